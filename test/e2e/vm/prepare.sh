@@ -13,6 +13,7 @@
 # Env: DPDK_CNI_VM_CACHE   cache folder (default /var/cache/dpdk-cni-vm)
 #      VMH_KERNEL_ABI      e.g. 6.12.117+deb12-amd64 (default: what linux-image-6.12-amd64 depends on)
 #      VMH_KEEP_DEBS=1     keep the downloaded .deb files (default: deleted once the cache is complete)
+#      VMH_KEEP_BUILD=1    keep the extracted headers and sources (default: deleted after the build)
 #      VMH_FORCE=1         rebuild everything
 set -euo pipefail
 
@@ -53,7 +54,7 @@ if [ "${VMH_FORCE:-0}" != 1 ] && ready_ok; then
 fi
 
 # ---------- slow path ----------
-for t in apt-get apt-cache dpkg-deb depmod modinfo cpio gzip xz busybox make gcc-12 pahole flock sha256sum; do
+for t in apt-get apt-cache dpkg-deb depmod modinfo cpio gzip xz busybox make gcc-12 pahole strip flock sha256sum; do
   command -v "$t" >/dev/null || die "host tool '$t' missing — run $HERE/install-deps.sh"
 done
 [ -f /bin/busybox ] && file_is_static=$(ldd /bin/busybox 2>&1 || true)
@@ -87,7 +88,7 @@ if [ -z "$KV" ]; then
   fi
 fi
 [ -n "$KV" ] || die "cannot resolve the kernel ABI from $META_PKG (is bookworm-security in the apt sources?)"
-KVER=$(apt-cache show "linux-image-$KV" 2>/dev/null | awk '/^Version:/{print $2; exit}')
+KVER=$(apt-cache show "linux-image-$KV" 2>/dev/null | awk '/^Version:/ && !v {v=$2} END {print v}' || true)
 [ -n "$KVER" ] || die "apt-cache has no version for linux-image-$KV"
 KBASE=${KV%-amd64}                          # 6.12.117+deb12
 SERIES=$(echo "$KV" | cut -d. -f1,2)        # 6.12
@@ -141,8 +142,13 @@ for o in VFIO VFIO_PCI VDPA VHOST_VDPA VIRTIO_VDPA VIRTIO_PCI HUGETLBFS INTEL_IO
   grep -Eq "^CONFIG_$o=[ym]" "$KROOT/boot/config-$KV" || die "kernel $KV lacks CONFIG_$o — the harness needs it"
 done
 
+# Steps 3-5 (headers, sources, build) only run while the extra modules are missing;
+# headers and sources are deleted afterwards (VMH_KEEP_BUILD=1 keeps them).
+NEED_MODULES=0
+done_step "$CACHE/.stamp-modules" && [ -d "$MODDIR/updates" ] || NEED_MODULES=1
+
 # ---------- 3. headers + kbuild ----------
-if ! done_step "$HROOT/.stamp"; then
+if [ $NEED_MODULES = 1 ] && ! done_step "$HROOT/.stamp"; then
   need_debs "linux-headers-$KV" "linux-headers-$KBASE-common" "linux-kbuild-$KBASE"
   STEP="extract headers"
   rm -rf "$HROOT"; mkdir -p "$HROOT"
@@ -159,7 +165,7 @@ if ! done_step "$HROOT/.stamp"; then
 fi
 
 # ---------- 4. the few source folders we need ----------
-if ! done_step "$SRC/.stamp"; then
+if [ $NEED_MODULES = 1 ] && ! done_step "$SRC/.stamp"; then
   need_debs "linux-source-$SERIES"
   STEP="extract linux-source-$SERIES (drivers/{net/netdevsim,vdpa,vhost,vfio})"
   rm -rf "$SRC" "$SRC.tmp"; mkdir -p "$SRC.tmp"
@@ -180,7 +186,7 @@ if ! done_step "$SRC/.stamp"; then
 fi
 
 # ---------- 5. build the extra modules ----------
-if ! done_step "$CACHE/.stamp-modules"; then
+if [ $NEED_MODULES = 1 ]; then
   STEP="build extra modules"
   rm -rf "$BUILD"; mkdir -p "$BUILD"
   cp -a "$SRC/drivers/net/netdevsim" "$BUILD/netdevsim"          # upstream Makefile, CONFIG_NETDEVSIM=m below
@@ -219,7 +225,10 @@ KB
   done
   STEP="install extra modules + depmod"
   rm -rf "$MODDIR/updates"; mkdir -p "$MODDIR/updates"
-  for m in "${EXTRA_KOS[@]}"; do cp "$(find "$BUILD" -name "$m.ko" | head -1)" "$MODDIR/updates/"; done
+  for m in "${EXTRA_KOS[@]}"; do
+    cp "$(find "$BUILD" -name "$m.ko" | head -1)" "$MODDIR/updates/"
+    strip --strip-debug "$MODDIR/updates/$m.ko" || die "strip $m.ko failed"
+  done
   depmod -b "$KROOT" "$KV" || die "depmod failed"
   for m in "${EXTRA_KOS[@]}"; do
     modinfo -b "$KROOT" -k "$KV" -n "$m" | grep -q "/updates/$m.ko$" \
@@ -257,6 +266,7 @@ fi
 STEP="finish"
 if [ "${VMH_KEEP_DEBS:-0}" != 1 ]; then rm -rf "$DEBS"; fi
 rm -rf "$BUILD"
+if [ "${VMH_KEEP_BUILD:-0}" != 1 ]; then rm -rf "$HROOT" "$SRC"; fi
 cat >"$CACHE/READY" <<EOF
 # written by test/e2e/vm/prepare.sh — sourced by vm-run.sh
 KV='$KV'

@@ -154,5 +154,8 @@ else
   rc=125
   echo "vm-run: the VM stopped before the command finished (qemu exit $qrc) — see $RUN/console.log" >&2
 fi
+if [ "$VMH_QUIET" = 1 ] && { [ "$rc" = 124 ] || [ "$rc" = 125 ]; }; then
+  echo "vm-run: last console lines:" >&2; tail -25 "$RUN/console.log" >&2
+fi
 printf 'vm-run: rc=%s wall=%.1fs run=%s\n' "$rc" "$WALL" "$RUN" >&2
 exit "$rc"

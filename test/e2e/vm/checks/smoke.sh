@@ -179,7 +179,8 @@ s_testpmd() {
     console.log(JSON.stringify(rx));
     if (!(rx[0] > 0 && rx[1] > 0)) process.exit(1);
   ' "$log"
-  grep -E 'Link up|RX-packets|Rx-pps' "$log" | head -8 | sed 's/^/       /'
+  grep -E 'Port [01] Link up' "$log" | sed 's/^/       /'
+  grep -A1 'Forward statistics for port' "$log" | grep -o 'RX-packets: *[0-9]*' | sed 's/^/       final /'
 }
 
 for s in "${SECTIONS[@]}"; do
