@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// Bundle src/ into one CommonJS file per variant with esbuild:
+//   dist/dpdk-cni            the plugin (production: test hooks compiled out)
+//   dist/test/dpdk-cni       the same with the crash-test hooks (test/reliability only)
+// CJS because Node's single-executable mode runs CommonJS; yargs reads import.meta.url, which
+// esbuild would silently turn into undefined in CJS, hence the shim.
+import { build } from 'esbuild';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+export async function bundle({ outfile, testHooks, shebang = true }) {
+  mkdirSync(dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [join(root, 'src/entry.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    keepNames: false,
+    legalComments: 'none',
+    outfile,
+    define: {
+      'import.meta.url': '__importMetaUrl',
+      __VERSION__: JSON.stringify(pkg.version),
+      __TEST_HOOKS__: testHooks ? 'true' : 'false',
+    },
+    banner: {
+      js: `${shebang ? '#!/usr/bin/env node\n' : ''}const __importMetaUrl = require('url').pathToFileURL(__filename).href;`,
+    },
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+  // The file has no extension: without this, Node would take the repo's "type": "module" for it.
+  writeFileSync(join(dirname(outfile), 'package.json'), '{"type":"commonjs"}\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await bundle({ outfile: join(root, 'dist/dpdk-cni'), testHooks: false });
+  await bundle({ outfile: join(root, 'dist/test/dpdk-cni'), testHooks: true });
+}

@@ -1,0 +1,60 @@
+import { CniError, Code } from './errors.js';
+
+/** Parsed CNI_ARGS (K=V;K=V). Known keys are typed; everything else is kept in `other`. */
+export interface CniArgs {
+  ignoreUnknown: boolean;
+  podNamespace?: string;
+  podName?: string;
+  podUid?: string;
+  infraContainerId?: string;
+  mac?: string;
+  ip?: string;
+  other: Record<string, string>;
+}
+
+const KNOWN: Record<string, keyof CniArgs> = {
+  K8S_POD_NAMESPACE: 'podNamespace',
+  K8S_POD_NAME: 'podName',
+  K8S_POD_UID: 'podUid',
+  K8S_POD_INFRA_CONTAINER_ID: 'infraContainerId',
+  MAC: 'mac',
+  IP: 'ip',
+};
+
+/**
+ * Parse CNI_ARGS the way Multus and libcni send it: pairs separated by ';', repeated keys allowed
+ * (the last one wins), `IgnoreUnknown` = 1|true (any case). A value may contain '=' (split at the
+ * first one). Unknown keys are an error unless IgnoreUnknown is set, as in the reference skel.
+ */
+export function parseCniArgs(raw: string | undefined): CniArgs {
+  const out: CniArgs = { ignoreUnknown: false, other: {} };
+  if (!raw) return out;
+  const unknown: string[] = [];
+  for (const part of raw.split(';')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) {
+      throw new CniError(Code.InvalidEnv, `CNI_ARGS: invalid pair ${JSON.stringify(part)}: expected KEY=VALUE`);
+    }
+    const key = part.slice(0, eq);
+    const value = part.slice(eq + 1);
+    if (key === 'IgnoreUnknown') {
+      out.ignoreUnknown = /^(1|true)$/i.test(value);
+      continue;
+    }
+    const field = KNOWN[key];
+    if (field) {
+      (out as unknown as Record<string, unknown>)[field] = value;
+    } else {
+      out.other[key] = value;
+      if (!unknown.includes(key)) unknown.push(key);
+    }
+  }
+  if (unknown.length > 0 && !out.ignoreUnknown) {
+    throw new CniError(
+      Code.InvalidEnv,
+      `CNI_ARGS: unknown key(s) ${unknown.join(', ')} (set IgnoreUnknown=1 to allow them)`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { CniError, Code, toCniError } from './errors.js';
+import { parseCommand, parseEnv, type CmdArgs, type Command } from './env.js';
+import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupportedVersion } from './version.js';
+import { formatResult, type Result } from './result.js';
+import { decodeJson, loadNetConf, peekVersion, type NetConf } from '../config/netconf.js';
+import { makeHost, type Host } from '../sys/host.js';
+import { stderrLogger, type Logger } from '../log/logger.js';
+
+export interface Ctx {
+  args: CmdArgs;
+  conf: NetConf;
+  host: Host;
+  log: Logger;
+}
+export type Handler = (ctx: Ctx) => Promise<Result | void>;
+export type Handlers = Record<Exclude<Command, 'VERSION'>, () => Promise<Handler>>;
+
+export interface Outcome {
+  stdout: string;
+  exitCode: number;
+}
+
+function errorJson(e: CniError, cniVersion: string): string {
+  return `${JSON.stringify({ cniVersion, code: e.code, msg: e.message, details: e.details })}\n`;
+}
+
+function readStdin(): string {
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // no stdin at all (closed / a TTY a human pressed ^D on) reads as empty
+    if (code === 'EAGAIN' || code === 'EOF' || code === 'ENXIO') return '';
+    throw new CniError(Code.IoFailure, `could not read the network configuration from stdin: ${(e as Error).message}`);
+  }
+}
+
+/** Minimum netconf cniVersion per command (the reference skel's gates). */
+const MIN_VERSION: Partial<Record<Command, string>> = { CHECK: '0.4.0', STATUS: '1.1.0', GC: '1.1.0' };
+
+/**
+ * The CNI protocol: env + stdin in, one JSON document and an exit code out. Never throws.
+ * Logs go to the logger (stderr or the netconf's logFile), never to stdout.
+ */
+export async function runCni(
+  env: NodeJS.ProcessEnv,
+  handlers: Handlers,
+  stdin: () => string = readStdin,
+  openLogger: (conf: NetConf, host: Host, bound: Record<string, unknown>) => Logger = (c, _h, b) => stderrLogger(c.logLevel, b),
+): Promise<Outcome> {
+  let version: string = CURRENT_VERSION;
+  let log: Logger = stderrLogger('info');
+  try {
+    const command = parseCommand(env.CNI_COMMAND);
+    if (command === 'VERSION') {
+      let v: string | undefined;
+      try {
+        v = peekVersion(JSON.parse(stdin() || '{}'));
+      } catch {
+        v = undefined;
+      }
+      return {
+        stdout: `${JSON.stringify({ cniVersion: v && isSupportedVersion(v) ? v : CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`,
+        exitCode: 0,
+      };
+    }
+    const raw = stdin();
+    const json = decodeJson(raw);
+    const pv = peekVersion(json);
+    if (pv && isSupportedVersion(pv)) version = pv;
+    const args = parseEnv(command, env);
+    const conf = loadNetConf(raw, json);
+    version = conf.cniVersion;
+    const min = MIN_VERSION[command];
+    if (min && !atLeast(conf.cniVersion, min)) {
+      throw new CniError(Code.IncompatibleVersion, `config version ${conf.cniVersion} does not allow ${command} (needs >= ${min})`);
+    }
+    const host = makeHost(env);
+    const bound: Record<string, unknown> = { cmd: command, plugin: 'dpdk-cni', net: conf.name };
+    if (args.containerId) bound.containerID = args.containerId;
+    if (args.ifName) bound.ifname = args.ifName;
+    if (args.args.podNamespace) bound.podNamespace = args.args.podNamespace;
+    if (args.args.podName) bound.podName = args.args.podName;
+    log = openLogger(conf, host, bound);
+    const handler = await handlers[command]();
+    const result = await handler({ args, conf, host, log });
+    log.close();
+    if (command === 'ADD') {
+      if (!result) throw new CniError(Code.Internal, 'ADD produced no result');
+      return { stdout: `${JSON.stringify(formatResult(result, conf.cniVersion))}\n`, exitCode: 0 };
+    }
+    return { stdout: '', exitCode: 0 };
+  } catch (e) {
+    const err = toCniError(e);
+    if (err.code === Code.Internal) {
+      log.error('internal error', { err: e, stack: e instanceof Error ? e.stack : undefined });
+    } else {
+      log.error(err.message, { code: err.code });
+    }
+    log.close();
+    return { stdout: errorJson(err, version), exitCode: 1 };
+  }
+}

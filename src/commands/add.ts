@@ -1,0 +1,219 @@
+import { CniError, Code, toCniError } from '../cni/errors.js';
+import type { Ctx, Handler } from '../cni/skel.js';
+import { emptyResult, parseResult, type Interface, type Result } from '../cni/result.js';
+import { classify, type PciDevice } from '../device/classify.js';
+import { readInt, pciDir } from '../device/sysfs.js';
+import { execIpam } from '../ipam/ipam.js';
+import { confine, DEVINFO_DIRS } from '../config/paths.js';
+import { ipJson, ipRun, showLink } from '../net/iproute.js';
+import { moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
+import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
+import { writeDeviceInfo } from '../deviceinfo/spec.js';
+import { isLiveNetns } from '../sys/netns.js';
+import {
+  loadMarker, loadState, removeMarker, saveMarker, saveState, sameKey,
+  type AttachmentState, type NetdevState,
+} from '../state/store.js';
+import { devicePci, keyOf, lockDevice, pickMac, release, step, wantedVf } from './common.js';
+import { lastKnown } from '../state/last-known.js';
+
+/** A previous owner whose pod is gone (DEL never came): put the device back first. */
+function healStale(ctx: Ctx, pci: string): void {
+  const { host, args, log } = ctx;
+  const key = keyOf(ctx);
+  const marker = loadMarker(host, pci);
+  const mine = loadState(host, key);
+  if (mine && mine.pci !== pci) {
+    throw new CniError(Code.DeviceBusy, `attachment ${key.containerID}/${key.ifname} of network ${key.net} already holds device ${mine.pci}: DEL it first`);
+  }
+  if (marker && !sameKey(marker.key, key)) {
+    if (isLiveNetns(marker.netns)) {
+      throw new CniError(
+        Code.DeviceBusy,
+        `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${marker.netns} is still alive; the device plugin gave the same device twice or the old pod is still terminating`,
+      );
+    }
+    const owner = loadState(host, marker.key);
+    log.warn('healing a stale allocation: the previous pod is gone but its DEL never came', { pci, previous: marker.key, netns: marker.netns });
+    if (owner) {
+      const problems = release(host, args, owner, log, { assumeNetnsGone: true });
+      if (problems.length > 0) {
+        throw new CniError(Code.DeviceBusy, `PCI device ${pci} was left configured by a pod that is gone and could not be restored: ${problems.join('; ')}`);
+      }
+    } else {
+      removeMarker(host, pci, marker.key);
+    }
+  }
+  if (mine) {
+    // ADD repeated for the same attachment without a DEL: undo the first one before redoing it.
+    log.warn('ADD repeated for an attachment that exists; releasing the previous one first', { pci });
+    const problems = release(host, args, mine, log, { assumeNetnsGone: !isLiveNetns(mine.netns) });
+    if (problems.length > 0) throw new CniError(Code.DeviceBusy, `could not release the previous ADD of this attachment: ${problems.join('; ')}`);
+  }
+}
+
+const PF_SETTINGS: Array<[keyof VfSettings, string]> = [
+  ['vlan', 'vlan'], ['spoofchk', 'spoofchk'], ['trust', 'trust'], ['linkState', 'link_state'], ['minTx', 'min_tx_rate'], ['maxTx', 'max_tx_rate'],
+];
+
+function pfMtu(ctx: Ctx, dev: PciDevice): number | undefined {
+  if (!dev.pf?.netdev) return undefined;
+  return readInt(ctx.host, `${pciDir(ctx.host, dev.pf.pci)}/net/${dev.pf.netdev}/mtu`);
+}
+
+/** Which settings this device can take; refuse clearly what it cannot. */
+function plan(ctx: Ctx, dev: PciDevice, mac: string | undefined): { vf: VfSettings; netdevMac?: string } {
+  const { conf } = ctx;
+  const want = wantedVf(conf, mac);
+  const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
+  if (!dev.pf) {
+    const bad = PF_SETTINGS.filter(([k]) => want[k] !== undefined).map(([, n]) => n);
+    if (conf.vlanQoS !== undefined && !bad.includes('vlan')) bad.push('vlanQoS');
+    if (mac && !kernel) {
+      const own = lastKnown(ctx.host, dev.pci)?.mac;
+      if (own !== mac) bad.push(`mac (${mac})`);
+    }
+    if (bad.length > 0) {
+      throw new CniError(
+        Code.NoPf,
+        `PCI device ${dev.pci} has no PF (it is not an SR-IOV VF, e.g. a NIC passed through to a VM), so ${bad.join(', ')} cannot be applied: remove ${bad.length > 1 ? 'these settings' : 'this setting'} from the network configuration`,
+      );
+    }
+    const r: { vf: VfSettings; netdevMac?: string } = { vf: {} };
+    if (mac && kernel) r.netdevMac = mac;
+    return r;
+  }
+  if (hasSettings(want) && !dev.pf.netdev) {
+    throw new CniError(Code.NoPf, `PF ${dev.pf.pci} of VF ${dev.pci} has no netdev, so VF settings cannot be applied through it`);
+  }
+  const r: { vf: VfSettings; netdevMac?: string } = { vf: want };
+  if (mac && kernel) r.netdevMac = mac;
+  return r;
+}
+
+export const add: Handler = async (ctx) => {
+  const { args, conf, host, log } = ctx;
+  const pci = devicePci(conf);
+  const key = keyOf(ctx);
+  const lock = await lockDevice(host, pci);
+  try {
+    step('add:locked');
+    const dev = classify(host, pci, conf.vdpaDevice);
+    log.debug('device classified', { pci, mode: dev.mode, driver: dev.driver, pf: dev.pf, netdev: dev.netdev, vdpa: dev.vdpa });
+    const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
+    if (kernel && !isLiveNetns(args.netns)) {
+      throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a network namespace (gone, or not a netns mount)`);
+    }
+    healStale(ctx, pci);
+    const mac = pickMac(conf, args);
+    const p = plan(ctx, dev, mac);
+
+    // Originals, read before anything changes.
+    let original: VfState | undefined;
+    if (hasSettings(p.vf) && dev.pf?.netdev) {
+      const pf = parsePfLink(ipJson(host, ['-d', 'link', 'show', 'dev', dev.pf.netdev]));
+      if (!pf) throw new CniError(Code.NetlinkFailed, `cannot read PF ${dev.pf.netdev} with "ip -d link show": is it in the host network namespace?`);
+      original = pf.vfs.get(dev.pf.vfIndex);
+      if (!original) throw new CniError(Code.DeviceNotFound, `PF ${dev.pf.netdev} does not report VF ${dev.pf.vfIndex} (${pci})`);
+    }
+    let netdev: NetdevState | undefined;
+    if (kernel && dev.netdev) {
+      const l = showLink(host, dev.netdev);
+      if (!l) throw new CniError(Code.DeviceNotFound, `netdev ${dev.netdev} of ${pci} is not in the host network namespace (still in another pod?)`);
+      if (podHasLink(host, args.netns, args.ifName)) {
+        throw new CniError(Code.NetnsFailed, `interface ${args.ifName} already exists in the pod network namespace ${args.netns}`);
+      }
+      netdev = {
+        hostName: l.ifname, origMac: l.mac, origMtu: l.mtu, wasUp: l.up, tmpName: tmpNameFor(pci),
+        podName: args.ifName, mac: p.netdevMac ?? l.mac, mtu: conf.mtu ?? l.mtu,
+      };
+    }
+    let mtu: number | undefined;
+    if (!kernel) {
+      const pfm = pfMtu(ctx, dev);
+      if (conf.mtu !== undefined && pfm !== undefined && conf.mtu > pfm) {
+        throw new CniError(Code.UnsupportedField, `field "mtu" ${conf.mtu} is above the MTU of PF ${dev.pf?.netdev} (${pfm}); a ${dev.mode === 'dpdk' ? 'userspace-driven' : 'vhost-vdpa'} VF cannot exceed it — raise the PF MTU or lower "mtu"`);
+      }
+      mtu = conf.mtu ?? pfm ?? lastKnown(host, pci)?.mtu;
+    }
+    const devInfoPath = conf.deviceInfoFile ? confine(host, conf.deviceInfoFile, DEVINFO_DIRS, 'runtimeConfig.CNIDeviceInfoFile', 0o755) : undefined;
+    if (!devInfoPath) log.info('no runtimeConfig.CNIDeviceInfoFile: Multus will not publish device-info for this attachment (add "capabilities": {"CNIDeviceInfoFile": true} and the resourceName annotation)');
+
+    const st: AttachmentState = {
+      version: 1, phase: 'adding', key, netns: args.netns, mode: dev.mode, pci, driver: dev.driver,
+      netconf: conf.raw, ipam: conf.ipam !== undefined, createdAt: new Date().toISOString(),
+    };
+    if (dev.pf) st.pf = dev.pf;
+    if (original) st.vf = { original, applied: p.vf };
+    if (netdev) st.netdev = netdev;
+    if (dev.vdpa) st.vdpa = dev.vdpa;
+    if (devInfoPath) {
+      st.deviceInfo = { path: devInfoPath };
+      const prev = host.fs.readText(devInfoPath);
+      if (prev !== undefined) st.deviceInfo.previous = prev;
+    }
+    // Write-ahead: the state and the allocation marker exist before the first change.
+    saveState(host, st);
+    saveMarker(host, pci, { key, netns: args.netns });
+    step('add:state-saved');
+
+    try {
+      if (st.vf && dev.pf?.netdev) ipRun(host, applyCommands(dev.pf.netdev, dev.pf.vfIndex, st.vf.applied, st.vf.original));
+      step('add:vf-applied');
+
+      let ipamResult: Result = emptyResult();
+      if (conf.ipam) {
+        ipamResult = execIpam(host, 'ADD', conf.ipam.type, args, conf.raw) ?? emptyResult();
+        step('add:ipam-done');
+      }
+      const ips = ipamResult.ips.map((ip) => ({ ...ip, interface: 0 }));
+      if (netdev) {
+        moveIn(host, netdev, args.netns, ips, ipamResult.routes);
+        step('add:netdev-moved');
+      }
+      if (devInfoPath) {
+        st.deviceInfo = writeDeviceInfo(host, devInfoPath, dev, log);
+        step('add:devinfo-written');
+      }
+
+      const itf: Interface = { name: args.ifName, sandbox: args.netns, pciID: pci };
+      const resultMac = netdev?.mac ?? p.vf.mac ?? nonZero(original?.mac) ?? lastKnown(host, pci)?.mac;
+      if (resultMac) itf.mac = resultMac;
+      const resultMtu = netdev?.mtu ?? mtu;
+      if (resultMtu) itf.mtu = resultMtu;
+      // Chained after another plugin: pass its result through and append ours.
+      const prev = prevResultOf(conf.prevResult);
+      const idx = prev.interfaces.length;
+      const result: Result = {
+        interfaces: [...prev.interfaces, itf],
+        ips: [...prev.ips, ...ips.map((ip) => ({ ...ip, interface: idx }))],
+        routes: [...prev.routes, ...ipamResult.routes],
+        dns: Object.keys(ipamResult.dns).length > 0 ? ipamResult.dns : prev.dns,
+      };
+      st.result = result;
+      st.phase = 'added';
+      saveState(host, st);
+      log.info('attached', { pci, mode: dev.mode, driver: dev.driver, pf: dev.pf?.netdev, vf: dev.pf?.vfIndex, netns: args.netns, mac: itf.mac, mtu: itf.mtu, ips: ips.map((i) => i.address) });
+      return result;
+    } catch (e) {
+      const err = toCniError(e);
+      log.error('ADD failed, rolling back', { err: err.message });
+      const problems = release(host, args, st, log, { restorePreviousDeviceInfo: true });
+      if (problems.length > 0) {
+        log.error('rollback incomplete; state kept for DEL', { problems });
+        err.message += ` (rollback incomplete, DEL will retry: ${problems.join('; ')})`;
+      }
+      throw err;
+    }
+  } finally {
+    lock.release();
+  }
+};
+
+function nonZero(mac: string | undefined): string | undefined {
+  return mac && !/^(00:){5}00$/.test(mac) ? mac : undefined;
+}
+
+function prevResultOf(prev: unknown): Result {
+  return prev === undefined ? emptyResult() : parseResult(prev, 'prevResult');
+}

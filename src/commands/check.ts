@@ -1,0 +1,85 @@
+import { CniError, Code } from '../cni/errors.js';
+import type { Handler } from '../cni/skel.js';
+import { parseResult, type Result } from '../cni/result.js';
+import { classify } from '../device/classify.js';
+import { execIpam } from '../ipam/ipam.js';
+import { ipJson } from '../net/iproute.js';
+import { diffVf, parsePfLink } from '../net/vf.js';
+import { isLiveNetns } from '../sys/netns.js';
+import { loadState } from '../state/store.js';
+import { keyOf, lockDevice } from './common.js';
+
+function addressesIn(j: unknown[] | undefined): string[] {
+  const out: string[] = [];
+  for (const l of j ?? []) {
+    const infos = (l as { addr_info?: Array<{ local?: string; prefixlen?: number }> }).addr_info ?? [];
+    for (const a of infos) if (a.local) out.push(`${a.local}/${a.prefixlen ?? ''}`);
+  }
+  return out;
+}
+
+/** CHECK verifies for real and lists every mismatch in one error. */
+export const check: Handler = async (ctx) => {
+  const { args, conf, host } = ctx;
+  const st = loadState(host, keyOf(ctx));
+  if (!st) throw new CniError(Code.CheckFailed, `no attachment ${args.containerId}/${args.ifName} of network ${conf.name}: ADD did not complete or DEL already ran`);
+  const lock = await lockDevice(host, st.pci);
+  const bad: string[] = [];
+  try {
+    if (st.phase !== 'added') bad.push('ADD did not complete');
+    let cur;
+    try {
+      cur = classify(host, st.pci, st.vdpa?.name);
+    } catch (e) {
+      bad.push((e as Error).message);
+    }
+    if (cur) {
+      if (cur.driver !== st.driver) bad.push(`device ${st.pci} is bound to ${cur.driver || 'no driver'}, expected ${st.driver}`);
+      if (st.vdpa && cur.vdpa?.driver !== st.vdpa.driver) bad.push(`vDPA device ${st.vdpa.name} uses ${cur.vdpa?.driver ?? 'no'} driver, expected ${st.vdpa.driver}`);
+    }
+    if (st.vf && st.pf?.netdev) {
+      const pf = parsePfLink(ipJson(host, ['-d', 'link', 'show', 'dev', st.pf.netdev]));
+      const vf = pf?.vfs.get(st.pf.vfIndex);
+      if (!vf) bad.push(`VF ${st.pf.vfIndex} of PF ${st.pf.netdev} cannot be read`);
+      else for (const d of diffVf(vf, st.vf.applied)) bad.push(`VF ${st.pf.vfIndex} of ${st.pf.netdev}: ${d}`);
+    }
+    let expected: Result | undefined = st.result;
+    if (conf.prevResult !== undefined) {
+      try {
+        expected = parseResult(conf.prevResult, 'prevResult');
+      } catch (e) {
+        bad.push((e as Error).message);
+      }
+    }
+    if (st.netdev) {
+      const nd = st.netdev;
+      if (!isLiveNetns(st.netns)) bad.push(`network namespace ${st.netns} is gone`);
+      else {
+        const j = ipJson(host, ['-d', 'addr', 'show', 'dev', nd.podName], st.netns);
+        const l = j?.[0] as { address?: string; mtu?: number; flags?: string[] } | undefined;
+        if (!l) bad.push(`interface ${nd.podName} is missing from the pod`);
+        else {
+          if (l.address?.toLowerCase() !== nd.mac.toLowerCase()) bad.push(`interface ${nd.podName} has MAC ${l.address}, expected ${nd.mac}`);
+          if (l.mtu !== nd.mtu) bad.push(`interface ${nd.podName} has MTU ${l.mtu}, expected ${nd.mtu}`);
+          if (!l.flags?.includes('UP')) bad.push(`interface ${nd.podName} is down`);
+          const have = addressesIn(j);
+          const idx = expected?.interfaces.findIndex((i) => i.name === nd.podName && i.sandbox === st.netns) ?? -1;
+          for (const ip of expected?.ips ?? []) {
+            if (ip.interface !== undefined && ip.interface !== idx) continue;
+            if (!have.includes(ip.address)) bad.push(`interface ${nd.podName} lacks address ${ip.address}`);
+          }
+        }
+      }
+    }
+    if (conf.ipam) {
+      try {
+        execIpam(host, 'CHECK', conf.ipam.type, args, conf.raw);
+      } catch (e) {
+        bad.push((e as Error).message);
+      }
+    }
+  } finally {
+    lock.release();
+  }
+  if (bad.length > 0) throw new CniError(Code.CheckFailed, `CHECK failed for ${st.pci} (${st.mode}): ${bad.join('; ')}`);
+};

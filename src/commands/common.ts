@@ -1,0 +1,159 @@
+import { CniError, Code } from '../cni/errors.js';
+import type { Ctx } from '../cni/skel.js';
+import { checkUsableMac, type NetConf } from '../config/netconf.js';
+import type { CmdArgs } from '../cni/env.js';
+import { parseBdf } from '../device/pci.js';
+import { execIpam } from '../ipam/ipam.js';
+import type { Logger } from '../log/logger.js';
+import { ipJson, ipRun } from '../net/iproute.js';
+import { locate, moveOut } from '../net/netdev.js';
+import { parsePfLink, restoreCommands, type VfSettings } from '../net/vf.js';
+import { undoDeviceInfo } from '../deviceinfo/spec.js';
+import type { Host } from '../sys/host.js';
+import { acquireLock, type Lock } from '../sys/lock.js';
+import { isLiveNetns } from '../sys/netns.js';
+import { type AttachmentKey, type AttachmentState, removeMarker, removeState } from '../state/store.js';
+
+declare const __TEST_HOOKS__: boolean;
+
+/**
+ * Crash-test hook: with the test build (__TEST_HOOKS__) and DPDK_CNI_TEST_CRASH_AT=<step>, the
+ * process kills itself at that step. The production build compiles this to nothing.
+ */
+export function step(name: string): void {
+  if (typeof __TEST_HOOKS__ !== 'undefined' && __TEST_HOOKS__ && process.env.DPDK_CNI_TEST_CRASH_AT === name) {
+    process.kill(process.pid, 'SIGKILL');
+  }
+}
+
+export function keyOf(ctx: Ctx): AttachmentKey {
+  return { net: ctx.conf.name, containerID: ctx.args.containerId, ifname: ctx.args.ifName };
+}
+
+export function devicePci(conf: NetConf): string {
+  if (!conf.deviceID) {
+    throw new CniError(
+      Code.InvalidConfig,
+      'no device given: set "deviceID" (or "pciBusID") to a PCI address, or let Multus inject it — the NetworkAttachmentDefinition needs the k8s.v1.cni.cncf.io/resourceName annotation and "capabilities": {"deviceID": true}',
+    );
+  }
+  return parseBdf(conf.deviceID, 'deviceID');
+}
+
+export function lockTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.DPDK_CNI_LOCK_TIMEOUT_MS);
+  return Number.isFinite(n) && n > 0 ? n : 30_000;
+}
+
+export function lockDevice(host: Host, pci: string): Promise<Lock> {
+  return acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs: lockTimeoutMs(host.env) });
+}
+
+/** MAC priority: runtimeConfig.mac > CNI_ARGS MAC > netconf mac. */
+export function pickMac(conf: NetConf, args: CmdArgs): string | undefined {
+  if (conf.runtimeMac) return conf.runtimeMac;
+  if (args.args.mac) return checkUsableMac(args.args.mac, 'CNI_ARGS MAC');
+  return conf.mac;
+}
+
+export function wantedVf(conf: NetConf, mac: string | undefined): VfSettings {
+  const s: VfSettings = {};
+  if (conf.vlan !== undefined) {
+    s.vlan = conf.vlan;
+    s.qos = conf.vlanQoS ?? 0;
+    s.proto = conf.vlanProto ?? '802.1q';
+  }
+  if (mac) s.mac = mac;
+  if (conf.spoofchk) s.spoofchk = conf.spoofchk === 'on';
+  if (conf.trust) s.trust = conf.trust === 'on';
+  if (conf.linkState) s.linkState = conf.linkState;
+  if (conf.minTxRate !== undefined) s.minTx = conf.minTxRate;
+  if (conf.maxTxRate !== undefined) s.maxTx = conf.maxTxRate;
+  return s;
+}
+
+/** CNI env for running IPAM on behalf of a saved attachment (GC and healing run for others). */
+export function ipamArgs(args: CmdArgs, st: AttachmentState, netns: string): CmdArgs {
+  return { ...args, containerId: st.key.containerID, ifName: st.key.ifname, netns };
+}
+
+export function ipamEnv(host: Host, st: AttachmentState, netns: string): Host {
+  return { ...host, env: { ...host.env, CNI_CONTAINERID: st.key.containerID, CNI_IFNAME: st.key.ifname, CNI_NETNS: netns } };
+}
+
+export interface RestoreOptions {
+  /** GC and stale-marker healing: the pod's netns is assumed gone. */
+  assumeNetnsGone?: boolean;
+  /** ADD rollback: put back a device-info file that existed before (Multus' copy). */
+  restorePreviousDeviceInfo?: boolean;
+}
+
+/**
+ * Undo an attachment from its saved state: VF settings through the PF, the netdev back to the
+ * host with its name/MAC/MTU, the IPAM allocation, the device-info file. What is already gone is
+ * logged and skipped; what failed and a retry could fix is returned (the caller keeps the state).
+ */
+export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): string[] {
+  const problems: string[] = [];
+  const netns = !opts.assumeNetnsGone && isLiveNetns(st.netns) ? st.netns : undefined;
+
+  if (st.vf && st.pf?.netdev) {
+    const pf = parsePfLink(ipJson(host, ['-d', 'link', 'show', 'dev', st.pf.netdev]));
+    if (!pf) log.warn('PF netdev is gone; VF settings cannot be restored', { pf: st.pf.netdev });
+    else if (!pf.vfs.has(st.pf.vfIndex)) log.warn('VF no longer exists on the PF; nothing to restore', { pf: st.pf.netdev, vf: st.pf.vfIndex });
+    else {
+      try {
+        ipRun(host, restoreCommands(st.pf.netdev, st.pf.vfIndex, st.vf.applied, st.vf.original));
+      } catch (e) {
+        problems.push(`restoring VF settings: ${(e as Error).message}`);
+      }
+    }
+  }
+  step('restore:after-vf');
+
+  if (st.netdev) {
+    const at = locate(host, st.netdev, st.pci, netns);
+    if (!at) {
+      log.warn('netdev not found in the pod or the host; nothing to move back', { pci: st.pci, podName: st.netdev.podName, hostName: st.netdev.hostName });
+    } else {
+      try {
+        moveOut(host, st.netdev, at, netns);
+      } catch (e) {
+        problems.push(`moving ${at.name} back to the host: ${(e as Error).message}`);
+      }
+    }
+  }
+  step('restore:after-netdev');
+
+  if (st.ipam) {
+    const ipamType = (JSON.parse(st.netconf) as { ipam?: { type?: string } }).ipam?.type;
+    if (ipamType) {
+      try {
+        execIpam(ipamEnv(host, st, netns ?? ''), 'DEL', ipamType, ipamArgs(args, st, netns ?? ''), st.netconf);
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
+    }
+  }
+  step('restore:after-ipam');
+
+  if (st.deviceInfo) {
+    try {
+      undoDeviceInfo(host, st.deviceInfo, opts.restorePreviousDeviceInfo === true);
+    } catch (e) {
+      log.warn('could not remove the device-info file', { file: st.deviceInfo.path, err: e });
+    }
+  }
+  return problems;
+}
+
+/** Restore and, when nothing is left to retry, forget the attachment. */
+export function release(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): string[] {
+  const problems = restore(host, args, st, log, opts);
+  if (problems.length === 0) {
+    removeState(host, st.key);
+    step('release:after-state');
+    removeMarker(host, st.pci, st.key);
+  }
+  return problems;
+}

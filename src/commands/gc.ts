@@ -1,0 +1,40 @@
+import { CniError, Code } from '../cni/errors.js';
+import type { Handler } from '../cni/skel.js';
+import { execIpam } from '../ipam/ipam.js';
+import { listStates, loadState } from '../state/store.js';
+import { lockDevice, release } from './common.js';
+
+/**
+ * GC: every saved attachment of this network that is not in cni.dev/valid-attachments is released
+ * as DEL would (its netns assumed gone); then GC is forwarded to IPAM. Continues past errors and
+ * reports them all at the end.
+ */
+export const gc: Handler = async (ctx) => {
+  const { args, conf, host, log } = ctx;
+  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
+  const problems: string[] = [];
+  let released = 0;
+  for (const s of listStates(host)) {
+    if (s.key.net !== conf.name || valid.has(`${s.key.containerID}\0${s.key.ifname}`)) continue;
+    const lock = await lockDevice(host, s.pci);
+    try {
+      const st = loadState(host, s.key);
+      if (!st) continue;
+      log.info('GC: releasing an attachment the runtime no longer knows', { pci: st.pci, containerID: st.key.containerID, ifname: st.key.ifname });
+      const p = release(host, args, st, log, { assumeNetnsGone: true });
+      if (p.length > 0) problems.push(`${st.key.containerID}/${st.key.ifname} (${st.pci}): ${p.join('; ')}`);
+      else released++;
+    } finally {
+      lock.release();
+    }
+  }
+  if (conf.ipam) {
+    try {
+      execIpam(host, 'GC', conf.ipam.type, args, conf.raw);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  log.info('GC done', { released, problems: problems.length });
+  if (problems.length > 0) throw new CniError(Code.TryAgainLater, `GC could not release everything: ${problems.join('; ')}`);
+};

@@ -1,0 +1,245 @@
+import * as z from 'zod/mini';
+import { CniError, Code } from '../cni/errors.js';
+import { isSupportedVersion, SUPPORTED_VERSIONS } from '../cni/version.js';
+
+/**
+ * The network configuration on stdin, validated. Field names follow sriov-cni so users can switch
+ * by changing `type`. Unknown keys are tolerated (runtimes and Multus add their own).
+ */
+
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const PLUGIN_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+const int = (min: number, max: number) => z.number().check(z.int(), z.gte(min), z.lte(max));
+const onOff = z.enum(['on', 'off']);
+
+const attachment = z.looseObject({ containerID: z.string(), ifname: z.string() });
+
+export const netConfSchema = z.looseObject({
+  cniVersion: z.optional(z.string()),
+  name: z.string(),
+  type: z.optional(z.string()),
+  deviceID: z.optional(z.string()),
+  pciBusID: z.optional(z.string()),
+  vdpaDevice: z.optional(z.string().check(z.regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/))),
+  vlan: z.optional(int(0, 4094)),
+  vlanQoS: z.optional(int(0, 7)),
+  vlanProto: z.optional(z.string()),
+  mac: z.optional(z.string()),
+  mtu: z.optional(int(68, 65535)),
+  spoofchk: z.optional(onOff),
+  trust: z.optional(onOff),
+  link_state: z.optional(z.enum(['auto', 'enable', 'disable'])),
+  min_tx_rate: z.optional(int(0, 1_000_000_000)),
+  max_tx_rate: z.optional(int(0, 1_000_000_000)),
+  ipam: z.optional(z.looseObject({ type: z.optional(z.string()) })),
+  dns: z.optional(z.looseObject({})),
+  logLevel: z.optional(z.enum(['panic', 'fatal', 'error', 'warning', 'warn', 'info', 'debug', 'trace'])),
+  logFile: z.optional(z.string()),
+  runtimeConfig: z.optional(
+    z.looseObject({
+      deviceID: z.optional(z.string()),
+      mac: z.optional(z.string()),
+      ips: z.optional(z.array(z.string())),
+      CNIDeviceInfoFile: z.optional(z.string()),
+    }),
+  ),
+  args: z.optional(z.looseObject({ cni: z.optional(z.looseObject({})) })),
+  prevResult: z.optional(z.unknown()),
+  'cni.dev/valid-attachments': z.optional(z.array(attachment)),
+  'cni.dev/attachments': z.optional(z.array(attachment)),
+});
+
+export type RawNetConf = z.infer<typeof netConfSchema>;
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+/** The validated, normalised configuration the commands work with. */
+export interface NetConf {
+  cniVersion: string;
+  name: string;
+  type: string;
+  /** PCI address from runtimeConfig.deviceID > deviceID > pciBusID (not yet validated as BDF). */
+  deviceID?: string;
+  vdpaDevice?: string;
+  vlan?: number;
+  vlanQoS?: number;
+  vlanProto?: '802.1q' | '802.1ad';
+  /** MAC from netconf `mac` only; runtimeConfig.mac and CNI_ARGS MAC are merged by the command. */
+  mac?: string;
+  runtimeMac?: string;
+  mtu?: number;
+  spoofchk?: 'on' | 'off';
+  trust?: 'on' | 'off';
+  linkState?: 'auto' | 'enable' | 'disable';
+  minTxRate?: number;
+  maxTxRate?: number;
+  ipam?: Record<string, unknown> & { type: string };
+  logLevel: LogLevel;
+  logFile?: string;
+  deviceInfoFile?: string;
+  prevResult?: unknown;
+  validAttachments?: Array<{ containerID: string; ifname: string }>;
+  /** The exact stdin bytes, forwarded to IPAM plugins. */
+  raw: string;
+}
+
+function valueAt(obj: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cur: unknown = obj;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const field = issue.path.map(String).join('.') || '(root)';
+  const got = show(valueAt(input, issue.path));
+  switch (issue.code) {
+    case 'invalid_type':
+      return `field "${field}" must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}, got ${got}`;
+    case 'too_small':
+      return `field "${field}" must be >= ${String(issue.minimum)}, got ${got}`;
+    case 'too_big':
+      return `field "${field}" must be <= ${String(issue.maximum)}, got ${got}`;
+    case 'invalid_value':
+      return `field "${field}" must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${got}`;
+    case 'invalid_format':
+      return `field "${field}" has an invalid format, got ${got}`;
+    default:
+      return `field "${field}" is invalid (${issue.message}), got ${got}`;
+  }
+}
+
+export function isValidMac(mac: string): boolean {
+  return MAC_RE.test(mac);
+}
+
+/** Unicast, not all-zero: what a device can take as its address. */
+export function checkUsableMac(mac: string, field: string): string {
+  if (!MAC_RE.test(mac)) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(mac)} is not a MAC address (expected xx:xx:xx:xx:xx:xx)`);
+  const first = Number.parseInt(mac.slice(0, 2), 16);
+  if (first & 1) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(mac)} is a multicast address; a device needs a unicast MAC`);
+  if (/^(00:){5}00$/.test(mac)) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(mac)} is the all-zero address`);
+  return mac.toLowerCase();
+}
+
+const LEVELS: Record<string, LogLevel> = { panic: 'error', fatal: 'error', error: 'error', warning: 'warn', warn: 'warn', info: 'info', debug: 'debug', trace: 'debug' };
+
+/** Decode stdin into JSON; code 6 if it is not JSON. */
+export function decodeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (e) {
+    throw new CniError(Code.DecodeFailure, `the network configuration on stdin is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Just the cniVersion (for VERSION, and for errors before full validation). */
+export function peekVersion(json: unknown): string | undefined {
+  if (json && typeof json === 'object' && !Array.isArray(json)) {
+    const v = (json as Record<string, unknown>).cniVersion;
+    if (typeof v === 'string') return v;
+  }
+  return undefined;
+}
+
+/**
+ * Validate the netconf. Errors: name (7), cniVersion (1), field types/ranges (7),
+ * cross-field rules (7). One message lists every violation.
+ */
+export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetConf {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new CniError(Code.DecodeFailure, 'the network configuration on stdin must be a JSON object');
+  }
+  const obj = json as Record<string, unknown>;
+  if (typeof obj.name !== 'string' || !NAME_RE.test(obj.name)) {
+    throw new CniError(Code.InvalidConfig, `field "name" must match ${NAME_RE.source}, got ${show(obj.name)}`);
+  }
+  const version = obj.cniVersion === undefined ? '0.1.0' : obj.cniVersion;
+  if (!isSupportedVersion(version)) {
+    throw new CniError(
+      Code.IncompatibleVersion,
+      `incompatible CNI versions: config is ${show(version)}, plugin supports [${SUPPORTED_VERSIONS.join(', ')}]`,
+    );
+  }
+  const parsed = netConfSchema.safeParse(json);
+  if (!parsed.success) {
+    const msgs = parsed.error.issues.map((i) => describeIssue(i, json));
+    throw new CniError(Code.InvalidConfig, `invalid network configuration: ${msgs.join('; ')}`);
+  }
+  const c = parsed.data;
+  const errs: string[] = [];
+
+  const conf: NetConf = {
+    cniVersion: version,
+    name: c.name,
+    type: c.type ?? '',
+    logLevel: LEVELS[c.logLevel ?? 'info'] ?? 'info',
+    raw,
+  };
+  const dev = c.runtimeConfig?.deviceID || c.deviceID || c.pciBusID;
+  if (dev) conf.deviceID = dev;
+  if (c.vdpaDevice) conf.vdpaDevice = c.vdpaDevice;
+
+  if (c.vlan !== undefined) conf.vlan = c.vlan;
+  if (c.vlanQoS !== undefined) {
+    if (c.vlan === undefined) errs.push(`field "vlanQoS" (${c.vlanQoS}) needs "vlan" to be set`);
+    else if (c.vlanQoS !== 0 && c.vlan === 0) errs.push(`field "vlanQoS" ${c.vlanQoS} needs a non-zero "vlan"`);
+    conf.vlanQoS = c.vlanQoS;
+  }
+  if (c.vlanProto !== undefined) {
+    const p = c.vlanProto.toLowerCase();
+    if (p !== '802.1q' && p !== '802.1ad') errs.push(`field "vlanProto" must be "802.1q" or "802.1ad", got ${show(c.vlanProto)}`);
+    else {
+      if (c.vlan === undefined) errs.push(`field "vlanProto" (${show(c.vlanProto)}) needs "vlan" to be set`);
+      else if (p === '802.1ad' && c.vlan === 0) errs.push('field "vlanProto" "802.1ad" needs a non-zero "vlan"');
+      conf.vlanProto = p;
+    }
+  }
+  const macs: Array<[string | undefined, string, 'mac' | 'runtimeMac']> = [
+    [c.mac, 'field "mac"', 'mac'],
+    [c.runtimeConfig?.mac, 'field "runtimeConfig.mac"', 'runtimeMac'],
+  ];
+  for (const [m, label, key] of macs) {
+    if (m === undefined || m === '') continue;
+    try {
+      conf[key] = checkUsableMac(m, label);
+    } catch (e) {
+      errs.push((e as Error).message);
+    }
+  }
+  if (c.mtu !== undefined) conf.mtu = c.mtu;
+  if (c.spoofchk) conf.spoofchk = c.spoofchk;
+  if (c.trust) conf.trust = c.trust;
+  if (c.link_state) conf.linkState = c.link_state;
+  if (c.min_tx_rate !== undefined) conf.minTxRate = c.min_tx_rate;
+  if (c.max_tx_rate !== undefined) conf.maxTxRate = c.max_tx_rate;
+  if (conf.minTxRate && conf.maxTxRate && conf.minTxRate > conf.maxTxRate) {
+    errs.push(`field "min_tx_rate" (${conf.minTxRate}) must not exceed "max_tx_rate" (${conf.maxTxRate})`);
+  }
+  if (c.ipam && Object.keys(c.ipam).length > 0) {
+    const t = c.ipam.type;
+    if (typeof t !== 'string' || !PLUGIN_NAME_RE.test(t)) {
+      errs.push(`field "ipam.type" must be a plugin file name matching ${PLUGIN_NAME_RE.source}, got ${show(t)}`);
+    } else {
+      conf.ipam = c.ipam as Record<string, unknown> & { type: string };
+    }
+  }
+  if (c.logFile) conf.logFile = c.logFile;
+  if (c.runtimeConfig?.CNIDeviceInfoFile) conf.deviceInfoFile = c.runtimeConfig.CNIDeviceInfoFile;
+  if (c.prevResult !== undefined) conf.prevResult = c.prevResult;
+  const att = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
+  if (att) conf.validAttachments = att.map((a) => ({ containerID: a.containerID, ifname: a.ifname }));
+
+  if (errs.length > 0) throw new CniError(Code.InvalidConfig, `invalid network configuration: ${errs.join('; ')}`);
+  return conf;
+}

@@ -1,0 +1,37 @@
+import { CniError, Code } from '../cni/errors.js';
+
+/** Full PCI address: domain:bus:device.function, e.g. 0000:00:06.0. */
+const BDF_RE = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/;
+
+/**
+ * Validate a PCI address before it is used in any path: only the full BDF form passes, so nothing
+ * like "../" or extra segments can reach sysfs. Returns it lower-cased, as the kernel names it.
+ */
+export function parseBdf(raw: string, field = 'deviceID'): string {
+  const m = BDF_RE.exec(raw);
+  if (!m || Number.parseInt(m[3] ?? '0', 16) > 0x1f) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `${field} ${JSON.stringify(raw)} is not a PCI address: expected the full form dddd:bb:dd.f (for example 0000:03:02.1)`,
+    );
+  }
+  return raw.toLowerCase();
+}
+
+export function isBdf(raw: string): boolean {
+  return BDF_RE.test(raw);
+}
+
+/** PCI routing ID (bus << 8 | devfn), for VF index arithmetic. */
+export function routingId(bdf: string): number {
+  const m = BDF_RE.exec(bdf);
+  if (!m) return -1;
+  const bus = Number.parseInt(m[2] ?? '0', 16);
+  const dev = Number.parseInt(m[3] ?? '0', 16);
+  const fn = Number.parseInt(m[4] ?? '0', 10);
+  return (bus << 8) | (dev << 3) | fn;
+}
+
+export function sameDomain(a: string, b: string): boolean {
+  return a.slice(0, 4) === b.slice(0, 4);
+}

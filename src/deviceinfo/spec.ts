@@ -1,0 +1,149 @@
+import { CniError, Code } from '../cni/errors.js';
+import type { Host } from '../sys/host.js';
+import { confine, DEVINFO_DIRS } from '../config/paths.js';
+import type { PciDevice } from '../device/classify.js';
+import { readAttr } from '../device/sysfs.js';
+import type { Logger } from '../log/logger.js';
+import type { DeviceInfoState } from '../state/store.js';
+
+/**
+ * Device-Info spec 1.1.0 (k8snetworkplumbingwg/device-info-spec), written the way the
+ * network-attachment-definition-client's Go structs marshal it: compact JSON, fields in struct
+ * order, empty fields omitted.
+ */
+export interface PciInfo {
+  'pci-address'?: string;
+  'vhost-net'?: string;
+  'rdma-device'?: string;
+  'pf-pci-address'?: string;
+  'representor-device'?: string;
+}
+export interface VdpaDevInfo {
+  'parent-device'?: string;
+  driver?: string;
+  path?: string;
+  'pci-address'?: string;
+  'pf-pci-address'?: string;
+  'representor-device'?: string;
+}
+export interface DeviceInfo {
+  type: string;
+  version: string;
+  pci?: PciInfo;
+  vdpa?: VdpaDevInfo;
+  'vhost-user'?: Record<string, string>;
+  memif?: Record<string, string>;
+}
+
+const PCI_ORDER = ['pci-address', 'vhost-net', 'rdma-device', 'pf-pci-address', 'representor-device'] as const;
+const VDPA_ORDER = ['parent-device', 'driver', 'path', 'pci-address', 'pf-pci-address', 'representor-device'] as const;
+
+function ordered<K extends string>(o: Partial<Record<K, string>> | undefined, order: readonly K[]): Partial<Record<K, string>> | undefined {
+  if (!o) return undefined;
+  const out: Partial<Record<K, string>> = {};
+  for (const k of order) {
+    const v = o[k];
+    if (typeof v === 'string' && v !== '') out[k] = v;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** app-netutil splits network-status lines on '=' and strips spaces: such values would corrupt it. */
+export function safeValue(v: string | undefined): string | undefined {
+  return v !== undefined && v !== '' && !/[\s=]/.test(v) ? v : undefined;
+}
+
+/** Find a VF's representor netdev when its PF is in switchdev mode (phys_port_name pfXvfN). */
+export function findRepresentor(host: Host, dev: PciDevice): string | undefined {
+  if (!dev.pf?.netdev) return undefined;
+  const sw = readAttr(host, host.p(`/sys/class/net/${dev.pf.netdev}/phys_switch_id`));
+  if (!sw) return undefined;
+  const want = new RegExp(`^(c\\d+)?pf\\d+vf${dev.pf.vfIndex}$`);
+  for (const n of host.fs.readdir(host.p('/sys/class/net'))) {
+    if (n === dev.pf.netdev) continue;
+    const base = host.p(`/sys/class/net/${n}`);
+    if (readAttr(host, `${base}/phys_switch_id`) !== sw) continue;
+    const ppn = readAttr(host, `${base}/phys_port_name`);
+    if (ppn && want.test(ppn)) return n;
+  }
+  return undefined;
+}
+
+/** Build the device-info for a device, keeping what an existing file (the device plugin's) says. */
+export function buildDeviceInfo(dev: PciDevice, existing: DeviceInfo | undefined, representor?: string): DeviceInfo {
+  if (dev.vdpa) {
+    const v: VdpaDevInfo = { ...existing?.vdpa };
+    v['parent-device'] = dev.vdpa.name;
+    v.driver = dev.vdpa.driver;
+    if (dev.vdpa.path) v.path = dev.vdpa.path;
+    else delete v.path;
+    v['pci-address'] = dev.pci;
+    if (dev.pf) v['pf-pci-address'] = dev.pf.pci;
+    if (representor) v['representor-device'] = representor;
+    const out: DeviceInfo = { type: 'vdpa', version: '1.1.0' };
+    const o = ordered(sanitize(v), VDPA_ORDER);
+    if (o) out.vdpa = o;
+    return out;
+  }
+  const p: PciInfo = { ...existing?.pci };
+  p['pci-address'] = dev.pci;
+  if (dev.pf) p['pf-pci-address'] = dev.pf.pci;
+  if (representor) p['representor-device'] = representor;
+  const out: DeviceInfo = { type: 'pci', version: '1.1.0' };
+  const o = ordered(sanitize(p), PCI_ORDER);
+  if (o) out.pci = o;
+  return out;
+}
+
+function sanitize<T extends object>(o: T): T {
+  const out = {} as Record<string, string>;
+  for (const [k, v] of Object.entries(o)) {
+    const s = safeValue(typeof v === 'string' ? v : undefined);
+    if (s) out[k] = s;
+  }
+  return out as T;
+}
+
+export function serialize(d: DeviceInfo): string {
+  return JSON.stringify(d);
+}
+
+/**
+ * Write the device-info file at `file` (a path Multus chose, confined to its devinfo directory).
+ * Returns what DEL needs to undo it.
+ */
+export function writeDeviceInfo(host: Host, file: string, dev: PciDevice, log: Logger): DeviceInfoState {
+  const path = confine(host, file, DEVINFO_DIRS, 'runtimeConfig.CNIDeviceInfoFile', 0o755);
+  let previous: string | undefined;
+  let existing: DeviceInfo | undefined;
+  try {
+    previous = host.fs.readText(path);
+  } catch (e) {
+    throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${file}: ${(e as Error).message}`);
+  }
+  if (previous !== undefined) {
+    try {
+      existing = JSON.parse(previous) as DeviceInfo;
+    } catch {
+      log.warn('existing device-info file is not JSON; replacing it', { file });
+    }
+  }
+  const info = buildDeviceInfo(dev, existing, findRepresentor(host, dev));
+  try {
+    host.fs.writeAtomic(path, serialize(info), 0o444);
+  } catch (e) {
+    throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${file}: ${(e as Error).message}`);
+  }
+  const st: DeviceInfoState = { path };
+  if (previous !== undefined) st.previous = previous;
+  return st;
+}
+
+/** DEL: remove the file ADD wrote. Rollback of a failed ADD puts back what was there before. */
+export function undoDeviceInfo(host: Host, st: DeviceInfoState, restorePrevious: boolean): void {
+  if (restorePrevious && st.previous !== undefined) {
+    host.fs.writeAtomic(st.path, st.previous, 0o444);
+  } else {
+    host.fs.remove(st.path);
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Composition root. The CNI hot path (CNI_COMMAND set) loads only the protocol layer and the one
+ * command module it needs; the human CLI (yargs) is loaded lazily when there is no CNI_COMMAND.
+ */
+import { runCni } from './cni/skel.js';
+import { handlers } from './commands/index.js';
+import { openLogger } from './log/open.js';
+
+declare const __VERSION__: string;
+export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
+
+export async function main(): Promise<void> {
+  const env = process.env;
+  if (env.CNI_COMMAND || process.argv.length <= 2) {
+    const out = await runCni(env, handlers, undefined, openLogger);
+    if (!env.CNI_COMMAND) process.stderr.write('dpdk-cni: CNI_COMMAND is not set; this is a CNI plugin. Run "dpdk-cni --help" for the node tools.\n');
+    process.stdout.write(out.stdout);
+    process.exitCode = out.exitCode;
+    return;
+  }
+  const { runTool } = await import('./cli/tool.js');
+  process.exitCode = await runTool(process.argv.slice(2), VERSION);
+}

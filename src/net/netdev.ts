@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { CniError, Code } from '../cni/errors.js';
+import type { Host } from '../sys/host.js';
+import { ipRun, listLinks, type LinkInfo } from './iproute.js';
+import type { NetdevState } from '../state/store.js';
+import type { IpConfig, Route } from '../cni/result.js';
+
+/** A host-unique temporary name for a device while it moves (derived from its PCI address). */
+export function tmpNameFor(pci: string): string {
+  return `dcni${createHash('sha1').update(pci).digest('hex').slice(0, 10)}`;
+}
+
+/** Our own network namespace, as a path `ip link set ... netns` accepts from inside a pod. */
+export function selfNetns(): string {
+  return `/proc/${process.pid}/ns/net`;
+}
+
+function routeCmd(r: Route, dev: string): string[] {
+  const c = ['route', 'add', r.dst];
+  if (r.gw) c.push('via', r.gw);
+  c.push('dev', dev);
+  if (r.mtu) c.push('mtu', String(r.mtu));
+  if (r.advmss) c.push('advmss', String(r.advmss));
+  if (r.priority) c.push('metric', String(r.priority));
+  if (r.table) c.push('table', String(r.table));
+  return c;
+}
+
+/** Host side of ADD: down, set MAC/MTU, rename to the temporary name, move into the pod. */
+export function moveInCommands(st: NetdevState, netns: string): string[][] {
+  const c: string[][] = [['link', 'set', 'dev', st.hostName, 'down']];
+  if (st.mac !== st.origMac) c.push(['link', 'set', 'dev', st.hostName, 'address', st.mac]);
+  if (st.mtu !== st.origMtu) c.push(['link', 'set', 'dev', st.hostName, 'mtu', String(st.mtu)]);
+  c.push(['link', 'set', 'dev', st.hostName, 'name', st.tmpName]);
+  c.push(['link', 'set', 'dev', st.tmpName, 'netns', netns]);
+  return c;
+}
+
+/** Pod side of ADD: final name, up, addresses, routes. */
+export function podSetupCommands(st: NetdevState, ips: IpConfig[], routes: Route[]): string[][] {
+  const c: string[][] = [
+    ['link', 'set', 'dev', st.tmpName, 'name', st.podName],
+    ['link', 'set', 'dev', st.podName, 'up'],
+  ];
+  for (const ip of ips) c.push(['addr', 'add', ip.address, 'dev', st.podName]);
+  for (const r of routes) c.push(routeCmd(r, st.podName));
+  return c;
+}
+
+export function moveIn(host: Host, st: NetdevState, netns: string, ips: IpConfig[], routes: Route[]): void {
+  ipRun(host, moveInCommands(st, netns));
+  ipRun(host, podSetupCommands(st, ips, routes), netns);
+}
+
+/** Is `name` taken in the pod? (ADD must refuse an existing CNI_IFNAME.) */
+export function podHasLink(host: Host, netns: string, name: string): boolean {
+  const links = listLinks(host, netns);
+  if (!links) throw new CniError(Code.NetnsFailed, `cannot list links in the network namespace ${netns}`);
+  return links.some((l) => l.ifname === name || l.altnames.includes(name));
+}
+
+function matches(l: LinkInfo, st: NetdevState, pci: string, names: readonly string[]): boolean {
+  if (l.parentdev) return l.parentdev === pci;
+  return names.includes(l.ifname);
+}
+
+export interface Located {
+  where: 'pod' | 'host';
+  name: string;
+}
+
+/**
+ * Where is the device now? In the pod (under its pod or temporary name), or back in the host
+ * (never moved, moved back by a previous DEL, or returned by the kernel when the netns died).
+ * Devices that report their PCI parent are matched by it, others by name.
+ */
+export function locate(host: Host, st: NetdevState, pci: string, netns: string | undefined): Located | undefined {
+  if (netns) {
+    const pod = listLinks(host, netns) ?? [];
+    const l = pod.find((x) => matches(x, st, pci, [st.podName, st.tmpName]));
+    if (l) return { where: 'pod', name: l.ifname };
+  }
+  const links = listLinks(host) ?? [];
+  const l = links.find((x) => matches(x, st, pci, [st.tmpName, st.hostName]));
+  return l ? { where: 'host', name: l.ifname } : undefined;
+}
+
+/** Put the device back in the host under its original name, MAC, MTU and up-state. */
+export function moveOut(host: Host, st: NetdevState, at: Located, netns: string | undefined): void {
+  let name = at.name;
+  if (at.where === 'pod' && netns) {
+    ipRun(host, [
+      ['link', 'set', 'dev', name, 'down'],
+      ...(name !== st.tmpName ? [['link', 'set', 'dev', name, 'name', st.tmpName]] : []),
+      ['link', 'set', 'dev', st.tmpName, 'netns', selfNetns()],
+    ], netns);
+    name = st.tmpName;
+  }
+  const c: string[][] = [['link', 'set', 'dev', name, 'down']];
+  if (name !== st.hostName) c.push(['link', 'set', 'dev', name, 'name', st.hostName]);
+  if (st.origMac) c.push(['link', 'set', 'dev', st.hostName, 'address', st.origMac]);
+  if (st.origMtu) c.push(['link', 'set', 'dev', st.hostName, 'mtu', String(st.origMtu)]);
+  if (st.wasUp) c.push(['link', 'set', 'dev', st.hostName, 'up']);
+  ipRun(host, c);
+}

@@ -1,0 +1,37 @@
+import { realFs, type Fs } from './fs.js';
+import { execSync, findTool, type Exec } from './exec.js';
+
+/**
+ * Everything the plugin does to the machine goes through a Host, so the logic can run against a
+ * simulated node (DPDK_CNI_ROOT) or a fake in unit tests. Netlink operations (iproute2) always act
+ * on the real kernel.
+ */
+export interface Host {
+  /** DPDK_CNI_ROOT without a trailing slash; '' for the real root. */
+  readonly root: string;
+  readonly fs: Fs;
+  readonly exec: Exec;
+  /** Absolute path of a system tool (ip, nsenter, vdpa). */
+  tool(name: string): string;
+  /** A host path under the root: p('/sys/bus/pci') → `${root}/sys/bus/pci`. */
+  p(path: string): string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export function normaliseRoot(raw: string | undefined): string {
+  if (!raw || raw === '/') return '';
+  if (!raw.startsWith('/')) throw new Error(`DPDK_CNI_ROOT must be an absolute path, got ${JSON.stringify(raw)}`);
+  return raw.replace(/\/+$/, '');
+}
+
+export function makeHost(env: NodeJS.ProcessEnv, fs: Fs = realFs, exec: Exec = execSync): Host {
+  const root = normaliseRoot(env.DPDK_CNI_ROOT);
+  return {
+    root,
+    fs,
+    exec,
+    tool: findTool,
+    p: (path: string) => root + path,
+    env,
+  };
+}

@@ -1,0 +1,117 @@
+// Build a simulated node: a sysfs tree laid out like the kernel's under a root directory, used as
+// DPDK_CNI_ROOT by the demo and the tests. Links are relative, as in real sysfs:
+//   sys/bus/pci/devices/<bdf> -> ../../../devices/pci0000:00/<...>/<bdf>
+//   <dev>/driver -> ../../../bus/pci/drivers/<drv>  (depth-correct), <dev>/iommu_group,
+//   VF: <vf>/physfn -> ../<pf>; PF: virtfnN -> ../<vf>, sriov_offset/stride/numvfs
+//   kernel netdev: <dev>/net/<ifname>/{address,mtu}; virtio-net: <dev>/virtioN/net/<ifname>
+//   vDPA: <dev>/vdpaN/{driver -> bus/vdpa/drivers/..., vhost-vdpa-M/}; sys/bus/vdpa/devices/vdpaN
+import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, realpathSync, lstatSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+
+function w(file, text) {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+}
+function ln(target, link) {
+  mkdirSync(dirname(link), { recursive: true });
+  try { lstatSync(link); rmSync(link, { recursive: true, force: true }); } catch { /* absent */ }
+  symlinkSync(relative(dirname(link), target), link);
+}
+
+export function bdf(bus, dev, fn, domain = 0) {
+  const h = (n, w) => n.toString(16).padStart(w, '0');
+  return `${h(domain, 4)}:${h(bus, 2)}:${h(dev, 2)}.${fn}`;
+}
+
+/** A VF's address from the PF's routing ID + offset + stride*index (as the kernel computes it). */
+export function vfAddress(pf, index, offset = 16, stride = 1) {
+  const [dom, bus, devfn] = pf.split(':');
+  const [dev, fn] = devfn.split('.');
+  const rid = (parseInt(bus, 16) << 8) | (parseInt(dev, 16) << 3) | parseInt(fn, 10);
+  const v = rid + offset + stride * index;
+  return bdf((v >> 8) & 0xff, (v >> 3) & 0x1f, v & 7, parseInt(dom, 16));
+}
+
+export class SimNode {
+  constructor(root) {
+    mkdirSync(root, { recursive: true });
+    this.root = realpathSync(root);
+    this.groups = 10;
+    mkdirSync(join(root, 'sys/devices/pci0000:00'), { recursive: true });
+    mkdirSync(join(root, 'sys/bus/pci/devices'), { recursive: true });
+    mkdirSync(join(root, 'sys/class/net'), { recursive: true });
+  }
+  devDir(addr, parent) {
+    return parent ? join(dirname(this.devDir(parent)), addr) : join(this.root, 'sys/devices/pci0000:00', addr);
+  }
+  /** A PCI function with a driver. opts: vendor, device, numa, driver, parent (PF), iommuGroup */
+  pci(addr, opts = {}) {
+    const d = this.devDir(addr, opts.parent);
+    mkdirSync(d, { recursive: true });
+    w(join(d, 'vendor'), `0x${opts.vendor ?? '8086'}\n`);
+    w(join(d, 'device'), `0x${opts.device ?? '154c'}\n`);
+    w(join(d, 'numa_node'), `${opts.numa ?? 0}\n`);
+    ln(d, join(this.root, 'sys/bus/pci/devices', addr));
+    if (opts.driver) this.bind(addr, opts.driver);
+    const g = opts.iommuGroup ?? this.groups++;
+    mkdirSync(join(this.root, 'sys/kernel/iommu_groups', String(g), 'devices'), { recursive: true });
+    ln(join(this.root, 'sys/kernel/iommu_groups', String(g)), join(d, 'iommu_group'));
+    ln(d, join(this.root, 'sys/kernel/iommu_groups', String(g), 'devices', addr));
+    return d;
+  }
+  bind(addr, driver) {
+    const d = join(this.root, 'sys/bus/pci/devices', addr);
+    mkdirSync(join(this.root, 'sys/bus/pci/drivers', driver), { recursive: true });
+    const real = this.realDir(addr);
+    rmSync(join(real, 'driver'), { force: true });
+    if (driver) ln(join(this.root, 'sys/bus/pci/drivers', driver), join(real, 'driver'));
+    return d;
+  }
+  unbind(addr) {
+    rmSync(join(this.realDir(addr), 'driver'), { force: true });
+  }
+  realDir(addr) {
+    return realpathSync(join(this.root, 'sys/bus/pci/devices', addr));
+  }
+  /** A kernel netdev on a PCI function (name = a real host interface for netdev-mode tests). */
+  netdev(addr, ifname, { mac = '02:00:00:00:00:01', mtu = 1500, virtio } = {}) {
+    const base = virtio !== undefined ? join(this.realDir(addr), `virtio${virtio}`) : this.realDir(addr);
+    const nd = join(base, 'net', ifname);
+    w(join(nd, 'address'), `${mac}\n`);
+    w(join(nd, 'mtu'), `${mtu}\n`);
+    ln(nd, join(this.root, 'sys/class/net', ifname));
+    return nd;
+  }
+  /** A PF with numVfs VFs (each with its own driver / netdev as given by vfOpts(i)). */
+  sriovPf(pf, { netdev = 'ens1f0', numVfs = 4, driver = 'ice', mtu = 1500, offset = 16, stride = 1, vfDriver = 'vfio-pci', vfOpts = () => ({}) } = {}) {
+    this.pci(pf, { driver, device: '1592' });
+    this.netdev(pf, netdev, { mac: '02:aa:00:00:00:00', mtu });
+    const d = this.realDir(pf);
+    w(join(d, 'sriov_totalvfs'), `${Math.max(numVfs, 64)}\n`);
+    w(join(d, 'sriov_numvfs'), `${numVfs}\n`);
+    w(join(d, 'sriov_offset'), `${offset}\n`);
+    w(join(d, 'sriov_stride'), `${stride}\n`);
+    const vfs = [];
+    for (let i = 0; i < numVfs; i++) {
+      const vf = vfAddress(pf, i, offset, stride);
+      const o = vfOpts(i);
+      this.pci(vf, { driver: o.driver ?? vfDriver, device: '1889', parent: pf });
+      ln(this.devDir(pf), join(this.devDir(vf, pf), 'physfn'));
+      ln(this.devDir(vf, pf), join(d, `virtfn${i}`));
+      if (o.netdev) this.netdev(vf, o.netdev, o);
+      vfs.push(vf);
+    }
+    return vfs;
+  }
+  /** A vDPA device on a PCI function. driver: 'vhost_vdpa' | 'virtio_vdpa'. */
+  vdpa(addr, name, driver, { index = 0, netdev, mac } = {}) {
+    const vd = join(this.realDir(addr), name);
+    mkdirSync(vd, { recursive: true });
+    mkdirSync(join(this.root, 'sys/bus/vdpa/drivers', driver), { recursive: true });
+    ln(join(this.root, 'sys/bus/vdpa/drivers', driver), join(vd, 'driver'));
+    ln(vd, join(this.root, 'sys/bus/vdpa/devices', name));
+    if (driver === 'vhost_vdpa') mkdirSync(join(vd, `vhost-vdpa-${index}`), { recursive: true });
+    if (driver === 'virtio_vdpa' && netdev) this.netdev(addr, netdev, { virtio: index, mac });
+    return vd;
+  }
+}
