@@ -1,14 +1,24 @@
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
+import { commands } from './commands/index.js';
 
-/** The human CLI (node tools). Loaded only when dpdk-cni runs without CNI_COMMAND. */
+/**
+ * The human CLI (node tools). Loaded only when dpdk-cni runs without CNI_COMMAND, so yargs never
+ * costs a pod start. Each tool is one module in ./commands exporting a `register(y)` function.
+ */
 export async function runTool(argv: string[], version: string): Promise<number> {
   let code = 0;
-  await yargs(argv)
+  let y: Argv = yargs(argv)
     .scriptName('dpdk-cni')
-    .usage('$0 — CNI plugin for DPDK, SR-IOV VF and vDPA devices\n\nAs a CNI plugin it is run by the container runtime or Multus with CNI_COMMAND set.\nRun by hand, it offers these node tools:')
+    .usage(
+      '$0 — CNI plugin for DPDK, SR-IOV VF and vDPA devices\n\n' +
+        'As a CNI plugin it is run by the container runtime or Multus with CNI_COMMAND set.\n' +
+        'Run by hand, it offers these node tools (all honour DPDK_CNI_ROOT):',
+    )
     .command('version', 'print the version', () => {}, () => {
       process.stdout.write(`${version}\n`);
-    })
+    });
+  for (const c of commands) y = c.register(y, { version, setExitCode: (n: number) => { code = n; } });
+  await y
     .version(version)
     .demandCommand(1, 'name a command, or run with CNI_COMMAND set as a CNI plugin')
     .strict()
@@ -17,6 +27,7 @@ export async function runTool(argv: string[], version: string): Promise<number> 
       code = 2;
     })
     .help()
+    .wrap(Math.min(110, process.stdout.columns || 100))
     .parseAsync();
   return code;
 }

@@ -1,0 +1,13 @@
+import type { Argv } from 'yargs';
+
+export interface ToolContext {
+  version: string;
+  /** exit code of the process (0 ok, 1 warn, 2 fail — each tool documents its own) */
+  setExitCode(code: number): void;
+}
+export interface ToolCommand {
+  register(y: Argv, ctx: ToolContext): Argv;
+}
+
+/** Registered node tools. Add a module here to add a subcommand. */
+export const commands: ToolCommand[] = [];
