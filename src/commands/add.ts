@@ -4,11 +4,10 @@ import { emptyResult, parseResult, type Interface, type Result } from '../cni/re
 import { classify, type PciDevice } from '../device/classify.js';
 import { readInt, pciDir } from '../device/sysfs.js';
 import { execIpam } from '../ipam/ipam.js';
-import { confine, DEVINFO_DIRS } from '../config/paths.js';
 import { ipJson, ipRun, showLink } from '../net/iproute.js';
 import { moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
 import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
-import { writeDeviceInfo } from '../deviceinfo/spec.js';
+import { deviceInfoPath, writeDeviceInfo } from '../deviceinfo/spec.js';
 import { isLiveNetns } from '../sys/netns.js';
 import {
   loadMarker, loadState, removeMarker, saveMarker, saveState, sameKey,
@@ -136,7 +135,7 @@ export const add: Handler = async (ctx) => {
       }
       mtu = conf.mtu ?? pfm ?? lastKnown(host, pci)?.mtu;
     }
-    const devInfoPath = conf.deviceInfoFile ? confine(host, conf.deviceInfoFile, DEVINFO_DIRS, 'runtimeConfig.CNIDeviceInfoFile', 0o755) : undefined;
+    const devInfoPath = conf.deviceInfoFile ? deviceInfoPath(host, conf.deviceInfoFile) : undefined;
     if (!devInfoPath) log.info('no runtimeConfig.CNIDeviceInfoFile: Multus will not publish device-info for this attachment (add "capabilities": {"CNIDeviceInfoFile": true} and the resourceName annotation)');
 
     const st: AttachmentState = {

@@ -108,12 +108,17 @@ export function serialize(d: DeviceInfo): string {
   return JSON.stringify(d);
 }
 
+/** Confine a CNIDeviceInfoFile path from the netconf to Multus' devinfo directories. */
+export function deviceInfoPath(host: Host, file: string): string {
+  return confine(host, file, DEVINFO_DIRS, 'runtimeConfig.CNIDeviceInfoFile', 0o755);
+}
+
 /**
- * Write the device-info file at `file` (a path Multus chose, confined to its devinfo directory).
- * Returns what DEL needs to undo it.
+ * Write the device-info file at `path` (already confined by deviceInfoPath). Keeps what an
+ * existing file (the device plugin's, copied by Multus) says. Returns what DEL needs to undo it.
  */
-export function writeDeviceInfo(host: Host, file: string, dev: PciDevice, log: Logger): DeviceInfoState {
-  const path = confine(host, file, DEVINFO_DIRS, 'runtimeConfig.CNIDeviceInfoFile', 0o755);
+export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: Logger): DeviceInfoState {
+  const file = path;
   let previous: string | undefined;
   let existing: DeviceInfo | undefined;
   try {
