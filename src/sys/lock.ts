@@ -18,20 +18,20 @@ export interface LockOptions {
 }
 
 function tryBind(name: string): Promise<Server | undefined> {
-  return import('node:net').then(
-    (net) =>
-      new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once('error', (e: NodeJS.ErrnoException) => {
-          if (e.code === 'EADDRINUSE') resolve(undefined);
-          else reject(e);
-        });
-        srv.listen({ path: `\0${name}` }, () => {
-          srv.unref();
-          resolve(srv);
-        });
-      }),
-  );
+  // getBuiltinModule, not import(): a dynamic import() has no loader inside a snapshot-built
+  // single executable (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), and net stays lazy.
+  const net = process.getBuiltinModule('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') resolve(undefined);
+      else reject(e);
+    });
+    srv.listen({ path: `\0${name}` }, () => {
+      srv.unref();
+      resolve(srv);
+    });
+  });
 }
 
 export function lockName(scope: string, key: string): string {
