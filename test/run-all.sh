@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Everything the project tests, from a fresh clone: system packages, npm ci, build, unit and
+# integration tests (real netns/veth/IPAM/callers, as root), then the QEMU end-to-end suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "run-all.sh needs root (network namespaces, veth, podman, QEMU guest)" >&2
+  exit 1
+fi
+bash test/system-deps.sh
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+npm run build
+npx tsc --noEmit -p .
+npx vitest run
+if [ -f test/e2e/run.sh ]; then
+  bash test/e2e/run.sh
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Debian packages the test suites need (idempotent; quick when everything is installed).
+set -euo pipefail
+PKGS=(
+  iproute2 util-linux            # ip, nsenter
+  containernetworking-plugins    # host-local, static, tuning, host-device (/usr/lib/cni)
+  golang-go golang-github-appc-cni-dev   # the libcni caller test
+  podman runc busybox-static     # the podman caller test
+  binutils                       # strip, for the single executable
+  time                           # /usr/bin/time for RSS figures
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+fi
+# The QEMU end-to-end suite has its own list.
+bash "$(dirname "$0")/e2e/vm/install-deps.sh"
