@@ -71,8 +71,20 @@ function fail(type: string, command: string, r: Raw): CniError {
   return new CniError(Code.IpamFailed, `IPAM plugin ${type} ${command} failed: ${msg}`, r.err?.details ?? '');
 }
 
+/** The plugin's supportedVersions, or [] when it cannot say. */
+function supported(host: Host, file: string): string[] {
+  const r = run(host, file, 'VERSION', '{"cniVersion":"1.1.0"}');
+  try {
+    return r.code === 0 ? ((JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? []) : [];
+  } catch {
+    return [];
+  }
+}
+
 export function execIpam(host: Host, command: IpamCommand, type: string, args: CmdArgs, stdin: string): Result | undefined {
   const file = findPlugin(host, type, args.path);
+  // GC and STATUS exist from CNI 1.1.0 on; older plugins (Debian's host-local) would misread them.
+  if ((command === 'GC' || command === 'STATUS') && !supported(host, file).includes('1.1.0')) return undefined;
   let r = run(host, file, command, stdin);
   if (r.code !== 0 && r.err?.code === Code.IncompatibleVersion) {
     const want = (JSON.parse(stdin) as { cniVersion?: string }).cniVersion ?? '0.1.0';
