@@ -148,21 +148,31 @@ export const add: Handler = async (ctx) => {
     if (dev.vdpa) st.vdpa = dev.vdpa;
     if (devInfoPath) {
       st.deviceInfo = { path: devInfoPath };
-      const prev = host.fs.readText(devInfoPath);
+      let prev: string | undefined;
+      try {
+        prev = host.fs.readText(devInfoPath);
+      } catch (e) {
+        throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${conf.deviceInfoFile}: ${(e as Error).message}`);
+      }
       if (prev !== undefined) st.deviceInfo.previous = prev;
     }
     // Write-ahead: the state and the allocation marker exist before the first change.
     saveState(host, st);
-    saveMarker(host, pci, { key, netns: args.netns });
-    step('add:state-saved');
-
     try {
+      saveMarker(host, pci, { key, netns: args.netns });
+      step('add:state-saved');
       if (st.vf && dev.pf?.netdev) ipRun(host, applyCommands(dev.pf.netdev, dev.pf.vfIndex, st.vf.applied, st.vf.original));
       step('add:vf-applied');
 
       let ipamResult: Result = emptyResult();
       if (conf.ipam) {
-        ipamResult = execIpam(host, 'ADD', conf.ipam.type, args, conf.raw) ?? emptyResult();
+        try {
+          ipamResult = execIpam(host, 'ADD', conf.ipam.type, args, conf.raw) ?? emptyResult();
+        } catch (e) {
+          // A failed IPAM ADD cleans up after itself: there is no allocation to release.
+          st.ipam = false;
+          throw e;
+        }
         step('add:ipam-done');
       }
       const ips = ipamResult.ips.map((ip) => ({ ...ip, interface: 0 }));

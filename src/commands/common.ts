@@ -12,19 +12,10 @@ import { undoDeviceInfo } from '../deviceinfo/spec.js';
 import type { Host } from '../sys/host.js';
 import { acquireLock, type Lock } from '../sys/lock.js';
 import { isLiveNetns } from '../sys/netns.js';
+import { step } from '../sys/fault.js';
 import { type AttachmentKey, type AttachmentState, removeMarker, removeState } from '../state/store.js';
 
-declare const __TEST_HOOKS__: boolean;
-
-/**
- * Crash-test hook: with the test build (__TEST_HOOKS__) and DPDK_CNI_TEST_CRASH_AT=<step>, the
- * process kills itself at that step. The production build compiles this to nothing.
- */
-export function step(name: string): void {
-  if (typeof __TEST_HOOKS__ !== 'undefined' && __TEST_HOOKS__ && process.env.DPDK_CNI_TEST_CRASH_AT === name) {
-    process.kill(process.pid, 'SIGKILL');
-  }
-}
+export { step };
 
 export function keyOf(ctx: Ctx): AttachmentKey {
   return { net: ctx.conf.name, containerID: ctx.args.containerId, ifname: ctx.args.ifName };

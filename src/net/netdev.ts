@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
+import { step } from '../sys/fault.js';
 import { ipRun, listLinks, type LinkInfo } from './iproute.js';
 import type { NetdevState } from '../state/store.js';
 import type { IpConfig, Route } from '../cni/result.js';
@@ -49,6 +50,7 @@ export function podSetupCommands(st: NetdevState, ips: IpConfig[], routes: Route
 
 export function moveIn(host: Host, st: NetdevState, netns: string, ips: IpConfig[], routes: Route[]): void {
   ipRun(host, moveInCommands(st, netns));
+  step('add:netdev-in-pod');
   ipRun(host, podSetupCommands(st, ips, routes), netns);
 }
 
