@@ -105,7 +105,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const got = show(valueAt(input, issue.path));
   switch (issue.code) {
     case 'invalid_type':
-      return `field "${field}" must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}, got ${got}`;
+      return `field "${field}" must be ${issue.expected === 'int' ? 'an integer' : `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`}, got ${got}`;
     case 'too_small':
       return `field "${field}" must be >= ${String(issue.minimum)}, got ${got}`;
     case 'too_big':
