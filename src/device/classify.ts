@@ -46,9 +46,10 @@ export function vfIndexOf(host: Host, pf: string, vf: string): number | undefine
 }
 
 // The host netdev of a kernel-driven PCI function: <pci>/net/X, else <pci>/virtioN/net/X (virtio-net).
-export function findNetdev(host: Host, pci: string): string | undefined {
+// `virtioOnly` (virtio-vdpa): the virtio device's netdev, never the function's own (e.g. mlx5's).
+export function findNetdev(host: Host, pci: string, virtioOnly = false): string | undefined {
   const dir = pciDir(host, pci);
-  const direct = netdevsIn(host, dir);
+  const direct = virtioOnly ? [] : netdevsIn(host, dir);
   if (direct.length > 0) return direct[0];
   for (const e of host.fs.readdir(dir).sort()) {
     if (/^virtio\d+$/.test(e)) {
@@ -102,7 +103,7 @@ export function classify(host: Host, pci: string, vdpaName?: string): PciDevice 
       dev.mode = 'vhost-vdpa';
     } else {
       dev.mode = 'virtio-vdpa';
-      const nd = findNetdev(host, pci);
+      const nd = findNetdev(host, pci, true);
       if (!nd) throw new CniError(Code.DeviceNotFound, `vDPA device ${vdpa.name} on ${pci} is bound to virtio_vdpa but has no virtio netdev under ${dir}/virtio*/net`);
       dev.netdev = nd;
     }

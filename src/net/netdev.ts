@@ -61,8 +61,13 @@ export function podHasLink(host: Host, netns: string, name: string): boolean {
   return links.some((l) => l.ifname === name || l.altnames.includes(name));
 }
 
-function matches(l: LinkInfo, st: NetdevState, pci: string, names: readonly string[]): boolean {
-  if (l.parentdev) return l.parentdev === pci;
+/**
+ * A PCI netdev reports its function (parentbus "pci", parentdev = the address): match on that.
+ * Others (virtio-net and virtio-vdpa report parentbus "virtio", parentdev "virtioN"; veth none)
+ * are matched by the names we gave them.
+ */
+function matches(l: LinkInfo, pci: string, names: readonly string[]): boolean {
+  if (l.parentbus === 'pci' && l.parentdev) return l.parentdev === pci;
   return names.includes(l.ifname);
 }
 
@@ -79,11 +84,11 @@ export interface Located {
 export function locate(host: Host, st: NetdevState, pci: string, netns: string | undefined): Located | undefined {
   if (netns) {
     const pod = listLinks(host, netns) ?? [];
-    const l = pod.find((x) => matches(x, st, pci, [st.podName, st.tmpName]));
+    const l = pod.find((x) => matches(x, pci, [st.podName, st.tmpName]));
     if (l) return { where: 'pod', name: l.ifname };
   }
   const links = listLinks(host) ?? [];
-  const l = links.find((x) => matches(x, st, pci, [st.tmpName, st.hostName]));
+  const l = links.find((x) => matches(x, pci, [st.tmpName, st.hostName]));
   return l ? { where: 'host', name: l.ifname } : undefined;
 }
 
