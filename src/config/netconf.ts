@@ -171,13 +171,20 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetCo
       `incompatible CNI versions: config is ${show(version)}, plugin supports [${SUPPORTED_VERSIONS.join(', ')}]`,
     );
   }
-  const parsed = netConfSchema.safeParse(json);
+  const errs: string[] = [];
+  // Fields that fail the schema are reported and left out, so the rules below still check the
+  // rest: one message lists every violation. Rules about an invalid field are not applied.
+  const invalid = new Set<string>();
+  let parsed = netConfSchema.safeParse(json);
   if (!parsed.success) {
-    const msgs = parsed.error.issues.map((i) => describeIssue(i, json));
-    throw new CniError(Code.InvalidConfig, `invalid network configuration: ${msgs.join('; ')}`);
+    for (const i of parsed.error.issues) {
+      errs.push(describeIssue(i, json));
+      invalid.add(String(i.path[0]));
+    }
+    parsed = netConfSchema.safeParse(Object.fromEntries(Object.entries(obj).filter(([k]) => !invalid.has(k))));
+    if (!parsed.success) throw new CniError(Code.InvalidConfig, `invalid network configuration: ${errs.join('; ')}`);
   }
   const c = parsed.data;
-  const errs: string[] = [];
 
   const conf: NetConf = {
     cniVersion: version,
@@ -192,7 +199,9 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetCo
 
   if (c.vlan !== undefined) conf.vlan = c.vlan;
   if (c.vlanQoS !== undefined) {
-    if (c.vlan === undefined) errs.push(`field "vlanQoS" (${c.vlanQoS}) needs "vlan" to be set`);
+    if (invalid.has('vlan')) {
+      // "vlan" itself is already reported
+    } else if (c.vlan === undefined) errs.push(`field "vlanQoS" (${c.vlanQoS}) needs "vlan" to be set`);
     else if (c.vlanQoS !== 0 && c.vlan === 0) errs.push(`field "vlanQoS" ${c.vlanQoS} needs a non-zero "vlan"`);
     conf.vlanQoS = c.vlanQoS;
   }
@@ -200,7 +209,9 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetCo
     const p = c.vlanProto.toLowerCase();
     if (p !== '802.1q' && p !== '802.1ad') errs.push(`field "vlanProto" must be "802.1q" or "802.1ad", got ${show(c.vlanProto)}`);
     else {
-      if (c.vlan === undefined) errs.push(`field "vlanProto" (${show(c.vlanProto)}) needs "vlan" to be set`);
+      if (invalid.has('vlan')) {
+        // "vlan" itself is already reported
+      } else if (c.vlan === undefined) errs.push(`field "vlanProto" (${show(c.vlanProto)}) needs "vlan" to be set`);
       else if (p === '802.1ad' && c.vlan === 0) errs.push('field "vlanProto" "802.1ad" needs a non-zero "vlan"');
       conf.vlanProto = p;
     }
