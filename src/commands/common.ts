@@ -28,7 +28,7 @@ export function devicePci(conf: NetConf): string {
       'no device given: set "deviceID" (or "pciBusID") to a PCI address, or let Multus inject it — the NetworkAttachmentDefinition needs the k8s.v1.cni.cncf.io/resourceName annotation and "capabilities": {"deviceID": true}',
     );
   }
-  return parseBdf(conf.deviceID, 'deviceID');
+  return parseBdf(conf.deviceID, conf.deviceIDField ?? 'deviceID');
 }
 
 export function lockTimeoutMs(env: NodeJS.ProcessEnv): number {

@@ -62,6 +62,8 @@ export interface NetConf {
   type: string;
   /** PCI address from runtimeConfig.deviceID > deviceID > pciBusID (not yet validated as BDF). */
   deviceID?: string;
+  /** The netconf field deviceID was taken from, for error messages. */
+  deviceIDField?: 'runtimeConfig.deviceID' | 'deviceID' | 'pciBusID';
   vdpaDevice?: string;
   vlan?: number;
   vlanQoS?: number;
@@ -193,8 +195,11 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetCo
     logLevel: LEVELS[c.logLevel ?? 'info'] ?? 'info',
     raw,
   };
-  const dev = c.runtimeConfig?.deviceID || c.deviceID || c.pciBusID;
-  if (dev) conf.deviceID = dev;
+  const devFrom = ([['runtimeConfig.deviceID', c.runtimeConfig?.deviceID], ['deviceID', c.deviceID], ['pciBusID', c.pciBusID]] as const).find(([, v]) => v);
+  if (devFrom?.[1]) {
+    conf.deviceID = devFrom[1];
+    conf.deviceIDField = devFrom[0];
+  }
   if (c.vdpaDevice) conf.vdpaDevice = c.vdpaDevice;
 
   if (c.vlan !== undefined) conf.vlan = c.vlan;
