@@ -1,4 +1,6 @@
 import type { Argv } from 'yargs';
+import * as bind from './bind.js';
+import { install } from './install.js';
 
 export interface ToolContext {
   version: string;
@@ -10,4 +12,4 @@ export interface ToolCommand {
 }
 
 /** Registered node tools. Add a module here to add a subcommand. */
-export const commands: ToolCommand[] = [];
+export const commands: ToolCommand[] = [install, bind];

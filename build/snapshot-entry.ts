@@ -1,0 +1,26 @@
+/**
+ * Entry point of the startup-snapshot variant of the single executable (build/sea.mjs --mode
+ * snapshot). The snapshot is taken after this module has been evaluated, so everything evaluated
+ * here is frozen at build time: only pure code (zod schemas, tables) may run at top level. main()
+ * reads process.env / argv when the executable starts. yargs, pino and child processes are
+ * reached only through lazy initialisers, never at build time (V8 cannot serialise their handles).
+ *
+ * The same file run by plain node (not building a snapshot) behaves like src/entry.ts.
+ */
+import * as v8 from 'node:v8';
+import { main } from '../src/main.js';
+
+function fatal(e: unknown): void {
+  process.stderr.write(`dpdk-cni: fatal: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.stdout.write(`${JSON.stringify({ cniVersion: '1.1.0', code: 110, msg: `internal error: ${e instanceof Error ? e.message : String(e)}`, details: '' })}\n`);
+  process.exit(1);
+}
+
+function run(): void {
+  // Node's own diagnostics must never reach stdout (the CNI result channel).
+  process.on('uncaughtException', fatal);
+  void main();
+}
+
+if (v8.startupSnapshot?.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(run);
+else run();
