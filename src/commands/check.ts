@@ -59,11 +59,15 @@ export const check: Handler = async (ctx) => {
         const l = j?.[0] as { address?: string; mtu?: number; flags?: string[] } | undefined;
         if (!l) bad.push(`interface ${nd.podName} is missing from the pod`);
         else {
-          if (l.address?.toLowerCase() !== nd.mac.toLowerCase()) bad.push(`interface ${nd.podName} has MAC ${l.address}, expected ${nd.mac}`);
-          if (l.mtu !== nd.mtu) bad.push(`interface ${nd.podName} has MTU ${l.mtu}, expected ${nd.mtu}`);
+          const idx = expected?.interfaces.findIndex((i) => i.name === nd.podName && i.sandbox === st.netns) ?? -1;
+          // A later plugin in the chain (tuning) may have changed MAC or MTU: the final result says so.
+          const final = idx >= 0 ? expected?.interfaces[idx] : undefined;
+          const mac = final?.mac ?? nd.mac;
+          const mtu = final?.mtu ?? nd.mtu;
+          if (l.address?.toLowerCase() !== mac.toLowerCase()) bad.push(`interface ${nd.podName} has MAC ${l.address}, expected ${mac}`);
+          if (l.mtu !== mtu) bad.push(`interface ${nd.podName} has MTU ${l.mtu}, expected ${mtu}`);
           if (!l.flags?.includes('UP')) bad.push(`interface ${nd.podName} is down`);
           const have = addressesIn(j);
-          const idx = expected?.interfaces.findIndex((i) => i.name === nd.podName && i.sandbox === st.netns) ?? -1;
           for (const ip of expected?.ips ?? []) {
             if (ip.interface !== undefined && ip.interface !== idx) continue;
             if (!have.includes(ip.address)) bad.push(`interface ${nd.podName} lacks address ${ip.address}`);
