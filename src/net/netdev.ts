@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { fnv64 } from '../sys/hash.js';
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
 import { step } from '../sys/fault.js';
@@ -8,7 +8,7 @@ import type { IpConfig, Route } from '../cni/result.js';
 
 /** A host-unique temporary name for a device while it moves (derived from its PCI address). */
 export function tmpNameFor(pci: string): string {
-  return `dcni${createHash('sha1').update(pci).digest('hex').slice(0, 10)}`;
+  return `dcni${fnv64(pci).slice(0, 10)}`;
 }
 
 /** Our own network namespace, as a path `ip link set ... netns` accepts from inside a pod. */
@@ -88,7 +88,11 @@ export function locate(host: Host, st: NetdevState, pci: string, netns: string |
     if (l) return { where: 'pod', name: l.ifname };
   }
   const links = listLinks(host) ?? [];
-  const l = links.find((x) => matches(x, pci, [st.tmpName, st.hostName]));
+  const l =
+    links.find((x) => matches(x, pci, [st.tmpName, st.hostName])) ??
+    // When a pod's netns dies the kernel hands a physical netdev back to the host under its pod
+    // name; one without a PCI parent to match is recognised by that name and the MAC we gave it.
+    links.find((x) => x.parentbus !== 'pci' && x.ifname === st.podName && x.mac.toLowerCase() === st.mac.toLowerCase());
   return l ? { where: 'host', name: l.ifname } : undefined;
 }
 
