@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../sim/simnode.mjs';
 import { REPO, tempDir } from '../helpers/cni.js';
+import { ensureSea, SEA } from '../helpers/sea.js';
 
 /**
  * The single executable (dist/dpdk-cni-linux-x64, Node 24 SEA) run the way a container runtime
@@ -13,8 +14,6 @@ import { REPO, tempDir } from '../helpers/cni.js';
  * the bundle elsewhere; `DPDK_CNI_BIN=dist/dpdk-cni-linux-x64 npx vitest run test/integration`
  * runs all of it against the single executable.
  */
-const SEA = join(REPO, 'dist/dpdk-cni-linux-x64');
-const BUNDLE = join(REPO, 'dist/dpdk-cni');
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const VERSION = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
 const HOSTILE = '--require /nonexistent-dpdk-cni.js';
@@ -55,11 +54,7 @@ function seaAsync(vars: Record<string, string>, input: string): Promise<Run> {
 }
 
 beforeAll(() => {
-  // `npm run build` makes it; rebuild here only when it is missing or older than the bundle.
-  if (!existsSync(SEA) || (existsSync(BUNDLE) && statSync(SEA).mtimeMs < statSync(BUNDLE).mtimeMs)) {
-    const b = spawnSync(process.execPath, [join(REPO, 'build/sea.mjs')], { cwd: REPO, encoding: 'utf8', timeout: 300_000 });
-    if (b.status !== 0) throw new Error(`node build/sea.mjs failed: ${b.stderr}`);
-  }
+  ensureSea(); // `npm run build` makes it; rebuilt here only when missing or older than the bundle
 }, 300_000);
 beforeEach(() => {
   cwd = tempDir('dpdk-cni-sea-cwd-');
