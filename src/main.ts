@@ -5,6 +5,7 @@
 import { runCni } from './cni/skel.js';
 import { handlers } from './commands/index.js';
 import { openLogger } from './log/open.js';
+import { writeAll } from './sys/stdout.js';
 
 declare const __VERSION__: string;
 export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
@@ -13,8 +14,8 @@ export async function main(): Promise<void> {
   const env = process.env;
   if (env.CNI_COMMAND || process.argv.length <= 2) {
     const out = await runCni(env, handlers, undefined, openLogger);
-    if (!env.CNI_COMMAND) process.stderr.write('dpdk-cni: CNI_COMMAND is not set; this is a CNI plugin. Run "dpdk-cni --help" for the node tools.\n');
-    process.stdout.write(out.stdout);
+    if (!env.CNI_COMMAND) writeAll(2, 'dpdk-cni: CNI_COMMAND is not set; this is a CNI plugin. Run "dpdk-cni --help" for the node tools.\n');
+    writeAll(1, out.stdout);
     process.exitCode = out.exitCode;
     return;
   }

@@ -3,7 +3,7 @@ import { CniError, Code, toCniError } from './errors.js';
 import { parseCommand, parseEnv, type CmdArgs, type Command } from './env.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupportedVersion } from './version.js';
 import { formatResult, type Result } from './result.js';
-import { decodeJson, loadNetConf, peekVersion, type NetConf } from '../config/netconf.js';
+import type { NetConf } from '../config/netconf.js';
 import { makeHost, type Host } from '../sys/host.js';
 import { stderrLogger, type Logger } from '../log/logger.js';
 
@@ -36,6 +36,14 @@ function readStdin(): string {
   }
 }
 
+function peekVersion(json: unknown): string | undefined {
+  if (json && typeof json === 'object' && !Array.isArray(json)) {
+    const v = (json as Record<string, unknown>).cniVersion;
+    if (typeof v === 'string') return v;
+  }
+  return undefined;
+}
+
 /** Minimum netconf cniVersion per command (the reference skel's gates). */
 const MIN_VERSION: Partial<Record<Command, string>> = { CHECK: '0.4.0', STATUS: '1.1.0', GC: '1.1.0' };
 
@@ -66,6 +74,8 @@ export async function runCni(
       };
     }
     const raw = stdin();
+    // zod and the schema are loaded after VERSION has been answered: VERSION stays at Node's floor.
+    const { decodeJson, loadNetConf } = await import('../config/netconf.js');
     const json = decodeJson(raw);
     const pv = peekVersion(json);
     if (pv && isSupportedVersion(pv)) version = pv;

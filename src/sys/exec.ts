@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 
 export interface ExecResult {
@@ -17,8 +17,15 @@ export type Exec = (file: string, args: readonly string[], opts?: ExecOptions) =
  * Run a program synchronously, never through a shell. `file` must be an absolute path.
  * A program that cannot be started yields code 127 and the reason on stderr.
  */
+// child_process costs 7-28 ms to load; a DPDK-mode ADD without IPAM or VF settings never runs a
+// program, so it is loaded on first use only.
+let cp: typeof ChildProcess | undefined;
+function childProcess(): typeof ChildProcess {
+  return (cp ??= process.getBuiltinModule('node:child_process') as typeof ChildProcess);
+}
+
 export const execSync: Exec = (file, args, opts = {}) => {
-  const r = spawnSync(file, args, {
+  const r = childProcess().spawnSync(file, args, {
     input: opts.input ?? '',
     env: opts.env ?? process.env,
     encoding: 'utf8',

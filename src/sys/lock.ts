@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import { createHash } from 'node:crypto';
+import { fnv64 } from './hash.js';
 import { CniError, Code } from '../cni/errors.js';
 
 /**
@@ -35,7 +35,7 @@ function tryBind(name: string): Promise<Server | undefined> {
 }
 
 export function lockName(scope: string, key: string): string {
-  const h = createHash('sha256').update(scope).digest('hex').slice(0, 12);
+  const h = fnv64(scope).slice(0, 12);
   return `dpdk-cni/${h}/${key}`;
 }
 
