@@ -1,7 +1,8 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { Handler } from '../cni/skel.js';
 import { parseResult, type Result } from '../cni/result.js';
-import { classify } from '../device/classify.js';
+import { linkBase, pciDir } from '../device/sysfs.js';
+import { findVdpa } from '../device/vdpa.js';
 import { execIpam } from '../ipam/ipam.js';
 import { ipJson } from '../net/iproute.js';
 import { diffVf, parsePfLink } from '../net/vf.js';
@@ -27,15 +28,21 @@ export const check: Handler = async (ctx) => {
   const bad: string[] = [];
   try {
     if (st.phase !== 'added') bad.push('ADD did not complete');
-    let cur;
-    try {
-      cur = classify(host, st.pci, st.vdpa?.name);
-    } catch (e) {
-      bad.push((e as Error).message);
-    }
-    if (cur) {
-      if (cur.driver !== st.driver) bad.push(`device ${st.pci} is bound to ${cur.driver || 'no driver'}, expected ${st.driver}`);
-      if (st.vdpa && cur.vdpa?.driver !== st.vdpa.driver) bad.push(`vDPA device ${st.vdpa.name} uses ${cur.vdpa?.driver ?? 'no'} driver, expected ${st.vdpa.driver}`);
+    // Not classify(): a kernel netdev that is in the pod has left the host's sysfs (net/ is
+    // per-namespace), so re-detection would call an attached device unusable. Compare the drivers.
+    const dir = pciDir(host, st.pci);
+    if (!host.fs.exists(dir)) bad.push(`PCI device ${st.pci} is gone`);
+    else {
+      const driver = linkBase(host, `${dir}/driver`) ?? '';
+      if (driver !== st.driver) bad.push(`device ${st.pci} is bound to ${driver || 'no driver'}, expected ${st.driver}`);
+      if (st.vdpa) {
+        try {
+          const v = findVdpa(host, st.pci, st.vdpa.name);
+          if (v?.driver !== st.vdpa.driver) bad.push(`vDPA device ${st.vdpa.name} uses ${v?.driver ?? 'no'} driver, expected ${st.vdpa.driver}`);
+        } catch (e) {
+          bad.push((e as Error).message);
+        }
+      }
     }
     if (st.vf && st.pf?.netdev) {
       const pf = parsePfLink(ipJson(host, ['-d', 'link', 'show', 'dev', st.pf.netdev]));
