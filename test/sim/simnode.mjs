@@ -5,8 +5,14 @@
 //   VF: <vf>/physfn -> ../<pf>; PF: virtfnN -> ../<vf>, sriov_offset/stride/numvfs
 //   kernel netdev: <dev>/net/<ifname>/{address,mtu}; virtio-net: <dev>/virtioN/net/<ifname>
 //   vDPA: <dev>/vdpaN/{driver -> bus/vdpa/drivers/..., vhost-vdpa-M/}; sys/bus/vdpa/devices/vdpaN
-import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, realpathSync, lstatSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+//   <dev>/{class,driver_override}; sys/bus/pci/{drivers_probe,drivers_autoprobe,rescan,uevent};
+//   sys/bus/pci/drivers/<drv>/{bind,unbind,new_id,remove_id,uevent,module -> ../../../../module/<mod>}
+//   (write-only kernel attributes are plain files here: a test reads back what a tool wrote)
+//   node-level: sys/class/iommu/<unit>, sys/module/vfio/parameters/enable_unsafe_noiommu_mode,
+//   sys/kernel/iommu_groups/N/name ("vfio-noiommu"), dev/vfio/{vfio,N,noiommu-N} (plain files),
+//   sys/kernel/mm/hugepages/hugepages-<kB>kB/*, proc/mounts
+import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, realpathSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 
 function w(file, text) {
   mkdirSync(dirname(file), { recursive: true });
@@ -40,19 +46,28 @@ export class SimNode {
     mkdirSync(join(root, 'sys/devices/pci0000:00'), { recursive: true });
     mkdirSync(join(root, 'sys/bus/pci/devices'), { recursive: true });
     mkdirSync(join(root, 'sys/class/net'), { recursive: true });
+    for (const f of ['drivers_probe', 'rescan', 'uevent']) w(join(this.root, 'sys/bus/pci', f), '');
+    w(join(this.root, 'sys/bus/pci/drivers_autoprobe'), '1\n');
+    mkdirSync(join(this.root, 'sys/bus/pci/drivers'), { recursive: true });
   }
   devDir(addr, parent) {
     return parent ? join(dirname(this.devDir(parent)), addr) : join(this.root, 'sys/devices/pci0000:00', addr);
   }
-  /** A PCI function with a driver. opts: vendor, device, numa, driver, parent (PF), iommuGroup */
+  /**
+   * A PCI function with a driver. opts: vendor, device, numa, driver, parent (PF), iommuGroup
+   * (false = none, as on a node without an IOMMU), pciClass (default 0x020000, Ethernet).
+   */
   pci(addr, opts = {}) {
     const d = this.devDir(addr, opts.parent);
     mkdirSync(d, { recursive: true });
     w(join(d, 'vendor'), `0x${opts.vendor ?? '8086'}\n`);
     w(join(d, 'device'), `0x${opts.device ?? '154c'}\n`);
     w(join(d, 'numa_node'), `${opts.numa ?? 0}\n`);
+    w(join(d, 'class'), `${opts.pciClass ?? '0x020000'}\n`);
+    w(join(d, 'driver_override'), '(null)\n');
     ln(d, join(this.root, 'sys/bus/pci/devices', addr));
     if (opts.driver) this.bind(addr, opts.driver);
+    if (opts.iommuGroup === false) return d;
     const g = opts.iommuGroup ?? this.groups++;
     mkdirSync(join(this.root, 'sys/kernel/iommu_groups', String(g), 'devices'), { recursive: true });
     ln(join(this.root, 'sys/kernel/iommu_groups', String(g)), join(d, 'iommu_group'));
@@ -62,10 +77,67 @@ export class SimNode {
   bind(addr, driver) {
     const d = join(this.root, 'sys/bus/pci/devices', addr);
     mkdirSync(join(this.root, 'sys/bus/pci/drivers', driver), { recursive: true });
+    if (driver) this.driver(driver);
     const real = this.realDir(addr);
     rmSync(join(real, 'driver'), { force: true });
     if (driver) ln(join(this.root, 'sys/bus/pci/drivers', driver), join(real, 'driver'));
     return d;
+  }
+  /** A registered PCI driver (its sysfs directory, attribute files and module link). */
+  driver(name, module = name.replace(/-/g, '_')) {
+    const dd = join(this.root, 'sys/bus/pci/drivers', name);
+    mkdirSync(dd, { recursive: true });
+    for (const f of ['bind', 'unbind', 'new_id', 'remove_id', 'uevent']) if (!existsSync(join(dd, f))) w(join(dd, f), '');
+    mkdirSync(join(this.root, 'sys/module', module), { recursive: true });
+    ln(join(this.root, 'sys/module', module), join(dd, 'module'));
+    return dd;
+  }
+  /** A hardware IOMMU unit (sys/class/iommu/<unit> -> ../../devices/virtual/iommu/<unit>). */
+  iommu(unit = 'dmar0') {
+    mkdirSync(join(this.root, 'sys/devices/virtual/iommu', unit), { recursive: true });
+    ln(join(this.root, 'sys/devices/virtual/iommu', unit), join(this.root, 'sys/class/iommu', unit));
+  }
+  /** vfio loaded with enable_unsafe_noiommu_mode (Y/N), as the kernel shows the parameter. */
+  noiommu(enabled = true) {
+    w(join(this.root, 'sys/module/vfio/parameters/enable_unsafe_noiommu_mode'), enabled ? 'Y\n' : 'N\n');
+  }
+  /**
+   * What vfio does when it takes a device without an IOMMU group in no-IOMMU mode: a new group
+   * named "vfio-noiommu" holding the device, and /dev/vfio/noiommu-N. Returns N.
+   */
+  noiommuGroup(addr) {
+    const g = this.groups++;
+    const gd = join(this.root, 'sys/kernel/iommu_groups', String(g));
+    mkdirSync(join(gd, 'devices'), { recursive: true });
+    w(join(gd, 'name'), 'vfio-noiommu\n');
+    w(join(gd, 'type'), 'unknown\n');
+    ln(gd, join(this.realDir(addr), 'iommu_group'));
+    ln(this.realDir(addr), join(gd, 'devices', addr));
+    return g;
+  }
+  /** The vfio character devices for a device's group: dev/vfio/vfio and dev/vfio/N (or noiommu-N). */
+  vfioNodes(addr) {
+    const g = basename(readlinkSync(join(this.realDir(addr), 'iommu_group')));
+    const noiommu = existsSync(join(this.root, 'sys/kernel/iommu_groups', g, 'name'));
+    w(join(this.root, 'dev/vfio/vfio'), '');
+    const node = join(this.root, 'dev/vfio', noiommu ? `noiommu-${g}` : g);
+    w(node, '');
+    return node;
+  }
+  /** Reserved hugepages of one size (kB): sys/kernel/mm/hugepages/hugepages-<kB>kB/. */
+  hugepages(sizeKb, nr, free = nr) {
+    const hd = join(this.root, 'sys/kernel/mm/hugepages', `hugepages-${sizeKb}kB`);
+    w(join(hd, 'nr_hugepages'), `${nr}\n`);
+    w(join(hd, 'free_hugepages'), `${free}\n`);
+    w(join(hd, 'resv_hugepages'), '0\n');
+    w(join(hd, 'surplus_hugepages'), '0\n');
+    w(join(hd, 'nr_overcommit_hugepages'), '0\n');
+  }
+  /** A line in proc/mounts, e.g. mount('hugetlbfs', '/dev/hugepages', 'hugetlbfs', 'rw,relatime,pagesize=2M'). */
+  mount(source, target, fstype, options = 'rw,relatime') {
+    const f = join(this.root, 'proc/mounts');
+    const prev = existsSync(f) ? readFileSync(f, 'utf8') : '';
+    w(f, `${prev}${source} ${target} ${fstype} ${options} 0 0\n`);
   }
   unbind(addr) {
     rmSync(join(this.realDir(addr), 'driver'), { force: true });

@@ -1,5 +1,8 @@
 import type { Argv } from 'yargs';
 import * as bind from './bind.js';
+import * as doctor from './doctor.js';
+import * as dpConfig from './dp-config.js';
+import * as inspect from './inspect.js';
 import { install } from './install.js';
 
 export interface ToolContext {
@@ -12,4 +15,4 @@ export interface ToolCommand {
 }
 
 /** Registered node tools. Add a module here to add a subcommand. */
-export const commands: ToolCommand[] = [install, bind];
+export const commands: ToolCommand[] = [install, doctor, bind, dpConfig, inspect];

@@ -1,0 +1,156 @@
+import type { Argv } from 'yargs';
+import { lastKnownFile } from '../../state/last-known.js';
+import { acquireLock } from '../../sys/lock.js';
+import { makeHost, type Host } from '../../sys/host.js';
+import { sysfsWriter } from '../../node/attr-writer.js';
+import { checkAddress, executeBind, parseTarget, planBind, targetText, type BindOutcome, type BindPlan, type DevView, type Target } from '../../node/bind.js';
+import { exitCodeOf, failed } from '../../node/errors.js';
+import { nodeStatus, renderStatus } from '../../node/status.js';
+import type { ToolContext } from './index.js';
+
+/**
+ * `dpdk-cni bind <pci...> --driver D`, `dpdk-cni bind --status`, `dpdk-cni unbind <pci...>`.
+ * Exit: 0 done (or nothing to do), 1 refused by a safety check (--force overrides), 2 error.
+ */
+function devText(v: DevView): string {
+  if (!v.driver) return v.override ? `no driver (driver_override=${v.override})` : 'no driver';
+  const extra: string[] = [];
+  if (v.netdev) extra.push(v.netdev, ...(v.mac ? [v.mac] : []), ...(v.mtu !== undefined ? [`mtu ${v.mtu}`] : []));
+  if (v.vfioNode) extra.push(`iommu group ${v.iommuGroup}`, v.vfioNode);
+  return extra.length > 0 ? `${v.driver} (${extra.join(', ')})` : v.driver;
+}
+
+function show(host: Host, o: BindPlan & { after?: DevView }, dryRun: boolean): string {
+  const lines: string[] = [];
+  if (o.unchanged) {
+    lines.push(`${o.pci}: already ${o.before.driver ? `bound to ${devText(o.before)}` : 'without a driver'}; nothing to do`);
+  } else if (dryRun) {
+    lines.push(`${o.pci}: ${devText(o.before)} -> ${targetText(o.target)} (dry run: nothing changed)`);
+  } else {
+    lines.push(`${o.pci}: ${devText(o.before)} -> ${devText(o.after ?? {})}`);
+  }
+  if (!o.unchanged) {
+    const verb = dryRun ? 'would' : '';
+    const w = (s: string) => (dryRun ? `${verb} ${s}` : s.replace(/^(\w+)/, (m) => past(m)));
+    if (o.modprobe) lines.push(`  ${w(`run modprobe ${o.modprobe}`)}`);
+    if (o.lastKnown) {
+      lines.push(`  ${w(`record ${o.lastKnown.netdev}'s MAC ${o.lastKnown.mac ?? '?'} and MTU ${o.lastKnown.mtu ?? '?'} in ${lastKnownFile(host, o.pci).slice(host.root.length)}`)}`);
+    }
+    for (const x of o.writes) lines.push(`  ${w(`write ${JSON.stringify(x.value)} to ${x.path}`)}`);
+  }
+  for (const n of o.notes) lines.push(`  note: ${n}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function past(verb: string): string {
+  return ({ run: 'ran', record: 'recorded', write: 'wrote' } as Record<string, string>)[verb] ?? verb;
+}
+
+interface RunOpts {
+  pcis: string[];
+  target: Target;
+  force: boolean;
+  dryRun: boolean;
+  json: boolean;
+  timeoutMs: number;
+}
+
+async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
+  const host = makeHost(process.env);
+  // validate every argument before touching any device
+  let pcis: string[];
+  try {
+    pcis = opts.pcis.map(checkAddress);
+    if (pcis.length === 0) throw failed('name at least one PCI address (or use --status)');
+  } catch (e) {
+    process.stderr.write(`dpdk-cni: ${(e as Error).message}\n`);
+    ctx.setExitCode(2);
+    return;
+  }
+  let worst = 0;
+  const results: Array<Record<string, unknown>> = [];
+  for (const pci of pcis) {
+    const lock = await acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs: 30_000 });
+    try {
+      const plan = planBind(host, pci, opts.target, { force: opts.force });
+      const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, sysfsWriter, plan, opts.timeoutMs);
+      results.push({ ...out, status: out.unchanged ? 'unchanged' : opts.dryRun ? 'planned' : 'changed' });
+      if (!opts.json) process.stdout.write(show(host, out as BindOutcome, opts.dryRun));
+    } catch (e) {
+      const code = exitCodeOf(e);
+      worst = Math.max(worst, code);
+      results.push({ pci, status: code === 1 ? 'refused' : 'failed', error: (e as Error).message });
+      process.stderr.write(`dpdk-cni: ${pci}: ${code === 1 ? 'refused' : 'failed'}: ${(e as Error).message}\n`);
+    } finally {
+      lock.release();
+    }
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ devices: results }, null, 2)}\n`);
+  ctx.setExitCode(worst);
+}
+
+function timeoutMs(s: unknown): number {
+  const n = Number(s);
+  return Number.isFinite(n) && n >= 0 ? Math.round(n * 1000) : 5000;
+}
+
+export function register(y: Argv, ctx: ToolContext): Argv {
+  return y
+    .command(
+      'bind [pci..]',
+      'bind network devices to a driver (vfio-pci, igb_uio, uio_pci_generic, a kernel driver, or "kernel"); --status lists devices by driver',
+      (b) =>
+        b
+          .positional('pci', { type: 'string', array: true, describe: 'PCI addresses, e.g. 0000:00:06.0' })
+          .option('driver', { alias: 'd', type: 'string', describe: 'driver to bind to; "kernel" = clear driver_override and let the kernel pick' })
+          .option('status', { alias: 's', type: 'boolean', default: false, describe: 'list network devices grouped by driver, like dpdk-devbind.py --status' })
+          .option('force', { type: 'boolean', default: false, describe: 'rebind even if the netdev is up with addresses/routes, a pod uses it, or it is not a network device' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
+          .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
+          .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel to bind the device' })
+          .example('$0 bind 0000:00:06.0 --driver vfio-pci', 'hand a NIC to DPDK')
+          .example('$0 bind 0000:00:06.0 --driver kernel', 'give it back to its kernel driver')
+          .example('$0 bind --status', 'list network devices by driver'),
+      async (a) => {
+        const host = makeHost(process.env);
+        if (a.status) {
+          if ((a.pci ?? []).length > 0 || a.driver) {
+            process.stderr.write('dpdk-cni: --status takes no PCI addresses and no --driver\n');
+            ctx.setExitCode(2);
+            return;
+          }
+          const s = nodeStatus(host);
+          process.stdout.write(a.json ? `${JSON.stringify(s, null, 2)}\n` : renderStatus(s));
+          return;
+        }
+        if (!a.driver) {
+          process.stderr.write('dpdk-cni: bind needs --driver (vfio-pci, igb_uio, uio_pci_generic, a kernel driver name, or "kernel"), or --status\n');
+          ctx.setExitCode(2);
+          return;
+        }
+        let target: Target;
+        try {
+          target = parseTarget(a.driver);
+        } catch (e) {
+          process.stderr.write(`dpdk-cni: ${(e as Error).message}\n`);
+          ctx.setExitCode(2);
+          return;
+        }
+        await run({ pcis: (a.pci ?? []).map(String), target, force: a.force, dryRun: a['dry-run'], json: a.json, timeoutMs: timeoutMs(a.timeout) }, ctx);
+      },
+    )
+    .command(
+      'unbind <pci..>',
+      'release network devices from their driver (they stay without a driver; driver_override is cleared)',
+      (b) =>
+        b
+          .positional('pci', { type: 'string', array: true, demandOption: true, describe: 'PCI addresses' })
+          .option('force', { type: 'boolean', default: false, describe: 'unbind even if the netdev is in use or a pod uses it' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
+          .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
+          .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel' }),
+      async (a) => {
+        await run({ pcis: (a.pci ?? []).map(String), target: { kind: 'none' }, force: a.force, dryRun: a['dry-run'], json: a.json, timeoutMs: timeoutMs(a.timeout) }, ctx);
+      },
+    );
+}

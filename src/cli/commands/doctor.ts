@@ -1,0 +1,38 @@
+import type { Argv } from 'yargs';
+import { makeHost } from '../../sys/host.js';
+import { CHECK_KINDS, renderReport, runDoctor } from '../../node/doctor/run.js';
+import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
+import type { ToolContext } from './index.js';
+
+/** `dpdk-cni doctor [--json]`: is this node ready for DPDK pods? Exit 0 pass, 1 warn, 2 fail. */
+const CODE = { pass: 0, warn: 1, fail: 2 } as const;
+
+export function register(y: Argv, ctx: ToolContext): Argv {
+  return y.command(
+    'doctor',
+    'check that this node is ready for DPDK, SR-IOV and vDPA pods; one pass/warn/fail line per check, with the fix (exit 0/1/2)',
+    (b) =>
+      b
+        .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' })
+        .option('skip', { type: 'string', array: true, describe: `check kinds to leave out: ${CHECK_KINDS.join(', ')}` })
+        .option('cni-bin-dir', { type: 'string', default: '/opt/cni/bin', describe: 'where the runtime finds CNI plugins' })
+        .option('dp-config', { type: 'string', default: DEFAULT_CONFIG, describe: 'the SR-IOV device plugin config to check, if present' }),
+    (a) => {
+      const host = makeHost(process.env);
+      const skip = new Set((a.skip ?? []).flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean));
+      const unknown = [...skip].filter((s) => !CHECK_KINDS.includes(s));
+      if (unknown.length > 0) {
+        process.stderr.write(`dpdk-cni: --skip ${unknown.join(', ')}: unknown check (known: ${CHECK_KINDS.join(', ')})\n`);
+        ctx.setExitCode(2);
+        return;
+      }
+      const r = runDoctor(host, { version: ctx.version, cniBinDir: a['cni-bin-dir'], dpConfig: a['dp-config'] }, skip);
+      if (a.json) {
+        process.stdout.write(`${JSON.stringify({ version: ctx.version, root: host.root || '/', ...r }, null, 2)}\n`);
+      } else {
+        process.stdout.write(renderReport(r, `dpdk-cni ${ctx.version} doctor: node readiness${host.root ? ` (simulated node at ${host.root})` : ''}\n`));
+      }
+      ctx.setExitCode(CODE[r.status]);
+    },
+  );
+}

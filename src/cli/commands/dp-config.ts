@@ -1,0 +1,85 @@
+import type { Argv } from 'yargs';
+import { makeHost } from '../../sys/host.js';
+import { checkConfig, parseConfig, worst, type Finding } from '../../node/dpconfig/check.js';
+import { generate, writeConfig } from '../../node/dpconfig/generate.js';
+import { parseResourceArg } from '../../node/dpconfig/selector.js';
+import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
+import { exitCodeOf } from '../../node/errors.js';
+import type { ToolContext } from './index.js';
+
+/**
+ * `dpdk-cni dp-config --resource <prefix>/<name>=<selector> ... [--write [path]]` and
+ * `dpdk-cni dp-config --check [--config path]`: the SR-IOV network device plugin's config, made
+ * from and checked against this node's devices. Exit: 0 ok, 1 warnings, 2 failures/errors.
+ */
+const TAG: Record<Finding['level'], string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' };
+
+function renderFindings(fs: Finding[]): string {
+  return fs.map((f) => `${TAG[f.level]}  ${f.message}${f.fix ? `\n      fix: ${f.fix}` : ''}\n`).join('');
+}
+
+const LEVEL_CODE = { pass: 0, warn: 1, fail: 2 } as const;
+
+export function register(y: Argv, ctx: ToolContext): Argv {
+  return y.command(
+    'dp-config',
+    'generate or check the SR-IOV network device plugin config (/etc/pcidp/config.json) from this node\'s devices',
+    (b) =>
+      b
+        .option('resource', {
+          alias: 'r', type: 'string', array: true,
+          describe: '<prefix>/<name>=<key>:<value>[,<value>][,<key>:<value>] with keys vendor, device, driver, pci, pf, root, link, vdpa, vhostnet, rdma; repeat a name for another selector object',
+        })
+        .option('write', { alias: 'w', type: 'string', describe: `write the config atomically to this file (default ${DEFAULT_CONFIG}) instead of printing it` })
+        .option('object-selectors', { type: 'boolean', default: false, describe: 'write "selectors" as one object (device plugin < v3.5) instead of a list' })
+        .option('allow-empty', { type: 'boolean', default: false, describe: 'write even if a resource selects no device on this node' })
+        .option('check', { type: 'boolean', default: false, describe: 'validate an existing config against this node instead' })
+        .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'the config --check reads' })
+        .option('json', { type: 'boolean', default: false, describe: '--check: machine-readable findings' })
+        .example('$0 dp-config -r aws.amazon.com/ena=vendor:1d0f,device:ec20,driver:vfio-pci --write', 'ENA NICs bound to vfio-pci')
+        .example('$0 dp-config -r intel.com/dpdk_vf=pf:ens1f0#0-3,driver:vfio-pci -r intel.com/vdpa=vdpa:vhost', 'VFs 0-3 of ens1f0, and vhost-vdpa devices')
+        .example('$0 dp-config --check', 'does /etc/pcidp/config.json select devices that exist?'),
+    async (a) => {
+      const host = makeHost(process.env);
+      try {
+        if (a.check) {
+          if ((a.resource ?? []).length > 0 || a.write !== undefined) throw new Error('--check takes no --resource and no --write');
+          const file = host.p(a.config);
+          const text = host.fs.readText(file);
+          let fs: Finding[];
+          if (text === undefined) fs = [{ level: 'fail', message: `${a.config} does not exist`, fix: 'generate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write' }];
+          else {
+            const p = parseConfig(text);
+            fs = p.config ? checkConfig(host, p.config) : [{ level: 'fail', message: `${a.config}: ${p.error}` }];
+          }
+          const w = worst(fs);
+          process.stdout.write(a.json ? `${JSON.stringify({ config: a.config, status: w, findings: fs }, null, 2)}\n` : `${a.config}\n${renderFindings(fs)}`);
+          ctx.setExitCode(LEVEL_CODE[w]);
+          return;
+        }
+        const args = (a.resource ?? []).map((r) => parseResourceArg(String(r)));
+        if (args.length === 0) throw new Error('name at least one --resource <prefix>/<name>=<selector> (or use --check)');
+        const g = generate(host, args, a['object-selectors']);
+        const w = worst(g.findings);
+        const summary = renderFindings(g.findings);
+        if (w === 'fail' && !a['allow-empty']) {
+          process.stderr.write(`${summary}dpdk-cni: not writing a config that would not work on this node (--allow-empty overrides)\n`);
+          ctx.setExitCode(2);
+          return;
+        }
+        if (a.write !== undefined) {
+          const dest = a.write === '' ? DEFAULT_CONFIG : a.write;
+          const p = writeConfig(host, dest, g.text);
+          process.stdout.write(`${summary}wrote ${p}\nthe device plugin reads it at start: restart its pods (kubectl -n kube-system rollout restart ds/kube-sriov-device-plugin) or update its ConfigMap with this file\n`);
+        } else {
+          process.stderr.write(summary);
+          process.stdout.write(g.text);
+        }
+        ctx.setExitCode(w === 'fail' ? 1 : LEVEL_CODE[w]);
+      } catch (e) {
+        process.stderr.write(`dpdk-cni: ${(e as Error).message}\n`);
+        ctx.setExitCode(exitCodeOf(e));
+      }
+    },
+  );
+}

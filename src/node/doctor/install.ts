@@ -1,0 +1,90 @@
+import type { Host } from '../../sys/host.js';
+import { isLiveNetns } from '../../sys/netns.js';
+import { attachmentFile, listStates, loadMarker, loadState, STATE_DIR } from '../../state/store.js';
+import { checkConfig, parseConfig } from '../dpconfig/check.js';
+import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
+
+/** The installed plugin, the device plugin config, and dpdk-cni's own state. */
+
+/**
+ * The installed binary is run twice, as the runtime and as an operator would: `--version` gives
+ * its release (compared with this tool's), and CNI_COMMAND=VERSION proves the CNI entry point the
+ * runtime calls works and lists the spec versions it speaks.
+ */
+export function binaryCheck(host: Host, o: DoctorOptions): Check[] {
+  const logical = `${o.cniBinDir}/dpdk-cni`;
+  const bin = host.p(logical);
+  const install = `install the DaemonSet, or copy this executable: install -m 0755 "$(command -v dpdk-cni)" ${logical}`;
+  if (!host.fs.exists(bin)) return [fail('cni-binary', `${logical} is not installed: the runtime cannot run the plugin`, install)];
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const v = host.exec(bin, ['--version'], { env, timeoutMs: 15_000 });
+  const version = v.stdout.trim().split('\n').pop() ?? '';
+  if (v.code !== 0 || !/^\d+\.\d+\.\d+/.test(version)) {
+    return [fail('cni-binary', `${logical} does not run: "${logical} --version" exited ${v.code}: ${(v.stderr || v.stdout).trim().split('\n')[0] ?? ''}`, install)];
+  }
+  const c = host.exec(bin, [], { env: { ...env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.1.0"}', timeoutMs: 15_000 });
+  let spec: string[] = [];
+  try {
+    spec = (JSON.parse(c.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
+  } catch {
+    /* reported below */
+  }
+  if (c.code !== 0 || spec.length === 0) {
+    return [fail('cni-binary', `${logical} ${version} fails CNI_COMMAND=VERSION (exit ${c.code}): ${(c.stdout || c.stderr).trim().slice(0, 200)}`, install)];
+  }
+  const what = `${logical} ${version}, CNI spec ${spec.join(', ')}`;
+  if (version !== o.version) {
+    return [warn('cni-binary', `${what}; this tool is ${o.version}`, `update the installed plugin (re-run the installer, or ${install.replace(/^install the DaemonSet, or /, '')})`)];
+  }
+  return [pass('cni-binary', what)];
+}
+
+export function dpConfigCheck(host: Host, o: DoctorOptions): Check[] {
+  const text = host.fs.readText(host.p(o.dpConfig));
+  if (text === undefined) return [pass('dp-config', `no ${o.dpConfig} on the node (the device plugin may read its ConfigMap instead; check it with "dpdk-cni dp-config --check --config FILE")`)];
+  const p = parseConfig(text);
+  if (!p.config) return [fail('dp-config', `${o.dpConfig}: ${p.error}`, 'regenerate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write')];
+  return checkConfig(host, p.config).map((f) => {
+    const c: Check = { id: f.resource ? `dp-config:${f.resource}` : 'dp-config', status: f.level, message: `${o.dpConfig}: ${f.message}` };
+    if (f.fix) c.fix = f.fix;
+    return c;
+  });
+}
+
+function delCommand(host: Host, file: string, cid: string, ifname: string, binDir: string): string {
+  return `jq -r .netconf ${file} | CNI_COMMAND=DEL CNI_CONTAINERID=${cid} CNI_IFNAME=${ifname} CNI_PATH=${binDir} ${host.root ? `DPDK_CNI_ROOT=${host.root} ` : ''}${binDir}/dpdk-cni`;
+}
+
+export function stateCheck(host: Host, o: DoctorOptions): Check[] {
+  const out: Check[] = [];
+  const states = listStates(host);
+  let live = 0;
+  for (const s of states) {
+    const where = `${s.key.net}/${s.key.containerID}/${s.key.ifname} (${s.pci}, ${s.mode})`;
+    const file = attachmentFile(host, s.key);
+    if (!isLiveNetns(s.netns)) {
+      out.push(
+        warn(
+          `state:${s.pci}`,
+          `attachment ${where}: its network namespace ${s.netns} is gone but DEL never came; ${s.pci} is still held`,
+          `the runtime's next CNI GC or the next ADD of ${s.pci} releases it; to release it now: ${delCommand(host, file, s.key.containerID, s.key.ifname, o.cniBinDir)}`,
+        ),
+      );
+    } else if (s.phase === 'adding') {
+      out.push(warn(`state:${s.pci}`, `attachment ${where} is half-done (phase "adding"): an ADD is running or crashed`, 'if no ADD is running, the runtime\'s DEL for that container (or deleting the pod) cleans it up'));
+    } else {
+      live++;
+    }
+  }
+  // allocation markers whose attachment state is gone
+  for (const f of host.fs.readdir(host.p(`${STATE_DIR}/devices`))) {
+    const pci = f.replace(/\.json$/, '');
+    if (!f.endsWith('.json') || f.startsWith('.')) continue;
+    const m = loadMarker(host, pci);
+    if (m && !loadState(host, m.key) && !isLiveNetns(m.netns)) {
+      out.push(warn(`state:${pci}`, `${pci} has an allocation marker of container ${m.key.containerID} without an attachment, and its netns is gone`, `the next ADD of ${pci} clears it; or remove ${host.p(`${STATE_DIR}/devices/${f}`)}`));
+    }
+  }
+  if (out.length === 0) out.push(pass('state', states.length === 0 ? `no attachments in ${STATE_DIR}` : `${live} attachment(s), all with live network namespaces`));
+  return out;
+}

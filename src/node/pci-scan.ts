@@ -1,0 +1,144 @@
+import * as path from 'node:path';
+import { findNetdev, vfIndexOf, USERSPACE_DRIVERS } from '../device/classify.js';
+import { isBdf } from '../device/pci.js';
+import { linkBase, netdevsIn, pciDir, PCI_DEVICES, readAttr, readInt } from '../device/sysfs.js';
+import type { Host } from '../sys/host.js';
+
+/** A vDPA device as sysfs shows it (/sys/bus/vdpa/devices/<name>). */
+export interface NodeVdpa {
+  name: string;
+  /** PCI parent (management device), when the vDPA device sits on a PCI function */
+  parent?: string;
+  /** vhost_vdpa | virtio_vdpa | undefined (unbound) */
+  driver?: string;
+  /** vhost_vdpa: /dev/vhost-vdpa-N */
+  chardev?: string;
+}
+
+/** One PCI function as the node tools see it: everything read from sysfs, nothing changed. */
+export interface NodeDevice {
+  pci: string;
+  /** PCI class, e.g. 0x020000 (Ethernet) */
+  pciClass?: string;
+  vendor?: string;
+  device?: string;
+  driver?: string;
+  /** driver_override, when set */
+  override?: string;
+  numaNode?: number;
+  iommuGroup?: string;
+  netdev?: string;
+  pf?: { pci: string; netdev?: string; vfIndex?: number };
+  /** a PF: number of VFs enabled */
+  numVfs?: number;
+  vdpa: NodeVdpa[];
+}
+
+export type DriverKind = 'dpdk' | 'kernel' | 'none';
+
+export function isNetworkClass(pciClass: string | undefined): boolean {
+  return pciClass !== undefined && /^0x02[0-9a-f]{4}$/i.test(pciClass);
+}
+
+export function isUserspaceDriver(driver: string | undefined): boolean {
+  return driver !== undefined && (USERSPACE_DRIVERS as readonly string[]).includes(driver);
+}
+
+export function driverKind(d: NodeDevice): DriverKind {
+  if (!d.driver) return 'none';
+  return isUserspaceDriver(d.driver) ? 'dpdk' : 'kernel';
+}
+
+function hex(v: string | undefined): string | undefined {
+  return v?.replace(/^0x/i, '').toLowerCase();
+}
+
+/** vDPA devices on the node, from /sys/bus/vdpa/devices (parent = the directory they live in). */
+export function listVdpa(host: Host): NodeVdpa[] {
+  const dir = host.p('/sys/bus/vdpa/devices');
+  const out: NodeVdpa[] = [];
+  for (const name of host.fs.readdir(dir).sort()) {
+    const real = host.fs.realpath(`${dir}/${name}`);
+    const v: NodeVdpa = { name };
+    const parent = real ? path.posix.basename(path.posix.dirname(real)) : undefined;
+    if (parent && isBdf(parent)) v.parent = parent;
+    const drv = linkBase(host, `${dir}/${name}/driver`);
+    if (drv) v.driver = drv;
+    const chr = host.fs.readdir(`${dir}/${name}`).find((e) => /^vhost-vdpa-\d+$/.test(e));
+    if (chr) v.chardev = `/dev/${chr}`;
+    out.push(v);
+  }
+  return out;
+}
+
+export function deviceExists(host: Host, pci: string): boolean {
+  return host.fs.exists(pciDir(host, pci));
+}
+
+/** Read one PCI function; undefined when there is no such device. */
+export function readDevice(host: Host, pci: string, vdpa: NodeVdpa[] = listVdpa(host)): NodeDevice | undefined {
+  const dir = pciDir(host, pci);
+  if (!host.fs.exists(dir)) return undefined;
+  const d: NodeDevice = { pci, vdpa: vdpa.filter((v) => v.parent === pci) };
+  const cls = readAttr(host, `${dir}/class`);
+  if (cls) d.pciClass = cls.toLowerCase();
+  const vendor = hex(readAttr(host, `${dir}/vendor`));
+  if (vendor) d.vendor = vendor;
+  const device = hex(readAttr(host, `${dir}/device`));
+  if (device) d.device = device;
+  const driver = linkBase(host, `${dir}/driver`);
+  if (driver) d.driver = driver;
+  const ov = readAttr(host, `${dir}/driver_override`);
+  if (ov && ov !== '(null)') d.override = ov;
+  const numa = readInt(host, `${dir}/numa_node`);
+  if (numa !== undefined) d.numaNode = numa;
+  const group = linkBase(host, `${dir}/iommu_group`);
+  if (group) d.iommuGroup = group;
+  if (driver) {
+    const nd = findNetdev(host, pci);
+    if (nd) d.netdev = nd;
+  }
+  const pf = linkBase(host, `${dir}/physfn`);
+  if (pf) {
+    d.pf = { pci: pf };
+    const pfNet = netdevsIn(host, pciDir(host, pf))[0];
+    if (pfNet) d.pf.netdev = pfNet;
+    const idx = vfIndexOf(host, pf, pci);
+    if (idx !== undefined) d.pf.vfIndex = idx;
+  }
+  const numVfs = readInt(host, `${dir}/sriov_numvfs`);
+  if (numVfs !== undefined) d.numVfs = numVfs;
+  return d;
+}
+
+/** Every PCI function on the node, sorted by address. */
+export function scanPci(host: Host): NodeDevice[] {
+  const vdpa = listVdpa(host);
+  return host.fs
+    .readdir(host.p(PCI_DEVICES))
+    .filter(isBdf)
+    .sort()
+    .map((a) => readDevice(host, a, vdpa))
+    .filter((d): d is NodeDevice => d !== undefined);
+}
+
+/** Network-class PCI functions (class 0x02xxxx): the candidates for DPDK, VFs and vDPA. */
+export function networkDevices(host: Host): NodeDevice[] {
+  return scanPci(host).filter((d) => isNetworkClass(d.pciClass));
+}
+
+/** A netdev's MAC and MTU from sysfs (works on simulated nodes too). */
+export function netdevFacts(host: Host, pci: string, ifname: string): { mac?: string; mtu?: number } {
+  const base = host.p(`/sys/class/net/${ifname}`);
+  const dir = host.fs.exists(base) ? base : `${pciDir(host, pci)}/net/${ifname}`;
+  const out: { mac?: string; mtu?: number } = {};
+  const mac = readAttr(host, `${dir}/address`);
+  if (mac) out.mac = mac;
+  const mtu = readInt(host, `${dir}/mtu`);
+  if (mtu !== undefined) out.mtu = mtu;
+  return out;
+}
+
+export function vendorDevice(d: NodeDevice): string {
+  return `${d.vendor ?? '????'}:${d.device ?? '????'}`;
+}
