@@ -76,10 +76,19 @@ export async function runCni(
     const raw = stdin();
     // zod and the schema are loaded after VERSION has been answered: VERSION stays at Node's floor.
     const { decodeJson, loadNetConf } = await import('../config/netconf.js');
-    const json = decodeJson(raw);
-    const pv = peekVersion(json);
-    if (pv && isSupportedVersion(pv)) version = pv;
+    // Env errors (4) come before stdin errors (6), as in the reference skel; the error JSON still
+    // carries the netconf's version when stdin is readable.
+    let json: unknown;
+    let undecodable: unknown;
+    try {
+      json = decodeJson(raw);
+      const pv = peekVersion(json);
+      if (pv && isSupportedVersion(pv)) version = pv;
+    } catch (e) {
+      undecodable = e;
+    }
     const args = parseEnv(command, env);
+    if (undecodable !== undefined) throw undecodable;
     const conf = loadNetConf(raw, json);
     version = conf.cniVersion;
     const min = MIN_VERSION[command];
