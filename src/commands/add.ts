@@ -93,6 +93,9 @@ function plan(ctx: Ctx, dev: PciDevice, mac: string | undefined): { vf: VfSettin
 export const add: Handler = async (ctx) => {
   const { args, conf, host, log } = ctx;
   const pci = devicePci(conf);
+  // Chained after another plugin: its result is passed through with ours appended. Parsed before
+  // anything is touched, so a malformed prevResult fails without IPAM or device churn.
+  const prev = prevResultOf(conf.prevResult);
   const key = keyOf(ctx);
   const lock = await lockDevice(host, pci);
   try {
@@ -190,8 +193,6 @@ export const add: Handler = async (ctx) => {
       if (resultMac) itf.mac = resultMac;
       const resultMtu = netdev?.mtu ?? mtu;
       if (resultMtu) itf.mtu = resultMtu;
-      // Chained after another plugin: pass its result through and append ours.
-      const prev = prevResultOf(conf.prevResult);
       const idx = prev.interfaces.length;
       const result: Result = {
         interfaces: [...prev.interfaces, itf],
