@@ -178,6 +178,7 @@ export function typeCheck(docs: Doc[]): string[] {
   host.readFile = (f) => (f === file ? text : readFile(f));
   const program = ts.createProgram([file], options, host);
   const sf = program.getSourceFile(file);
+  if (!sf) throw new Error('the virtual type-check file was not loaded');
   return ts.getPreEmitDiagnostics(program, sf).map((dg) => {
     const msg = ts.flattenDiagnosticMessageText(dg.messageText, '\n');
     let label = '';
