@@ -1,3 +1,4 @@
+import { CniError, Code } from '../cni/errors.js';
 import { realFs, type Fs } from './fs.js';
 import { execSync, findTool, type Exec } from './exec.js';
 
@@ -20,7 +21,7 @@ export interface Host {
 
 export function normaliseRoot(raw: string | undefined): string {
   if (!raw || raw === '/') return '';
-  if (!raw.startsWith('/')) throw new Error(`DPDK_CNI_ROOT must be an absolute path, got ${JSON.stringify(raw)}`);
+  if (!raw.startsWith('/')) throw new CniError(Code.InvalidEnv, `DPDK_CNI_ROOT must be an absolute path, got ${JSON.stringify(raw)}`);
   return raw.replace(/\/+$/, '');
 }
 
