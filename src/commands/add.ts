@@ -203,6 +203,7 @@ export const add: Handler = async (ctx) => {
       st.result = result;
       st.phase = 'added';
       saveState(host, st);
+      step('add:state-added');
       log.info('attached', { pci, mode: dev.mode, driver: dev.driver, pf: dev.pf?.netdev, vf: dev.pf?.vfIndex, netns: args.netns, mac: itf.mac, mtu: itf.mtu, ips: ips.map((i) => i.address) });
       return result;
     } catch (e) {

@@ -135,6 +135,7 @@ export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Log
       log.warn('could not remove the device-info file', { file: st.deviceInfo.path, err: e });
     }
   }
+  step('restore:after-devinfo');
   return problems;
 }
 

@@ -3,7 +3,7 @@ import type { Handler } from '../cni/skel.js';
 import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
 import { loadState, removeMarker } from '../state/store.js';
-import { keyOf, lockDevice, release } from './common.js';
+import { keyOf, lockDevice, release, step } from './common.js';
 
 /**
  * DEL is best-effort and idempotent: a missing state (ADD failed or DEL repeated), an empty
@@ -36,6 +36,7 @@ export const del: Handler = async (ctx) => {
   }
   const lock = await lockDevice(host, found.pci);
   try {
+    step('del:locked');
     const st = loadState(host, key);
     if (!st) return; // released meanwhile (GC)
     const problems = release(host, args, st, log);

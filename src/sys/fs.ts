@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { step } from './fault.js';
 
 /** Thin port over the filesystem so the logic can be tested against a fake. */
 export interface Fs {
@@ -69,6 +70,7 @@ export const realFs: Fs = {
       fs.writeSync(fd, data);
       fs.fchmodSync(fd, mode);
       fs.fsyncSync(fd);
+      step('fs:tmp-written');
     } catch (e) {
       fs.closeSync(fd);
       fs.rmSync(tmp, { force: true });
