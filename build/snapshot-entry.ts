@@ -1,18 +1,29 @@
 /**
  * Entry point of the startup-snapshot variant of the single executable (build/sea.mjs --mode
  * snapshot). The snapshot is taken after this module has been evaluated, so everything evaluated
- * here is frozen at build time: only pure code (zod schemas, tables) may run at top level. main()
- * reads process.env / argv when the executable starts. yargs, pino and child processes are
- * reached only through lazy initialisers, never at build time (V8 cannot serialise their handles).
+ * here is frozen at build time: only pure code (zod schemas, tables, function definitions) may run
+ * at top level. main() reads process.env / argv when the executable starts. yargs, pino and child
+ * processes are reached only lazily, never at build time (V8 cannot serialise their handles).
+ *
+ * The modules every CNI command needs (netconf schema, command handlers) are imported statically
+ * here, so they are already evaluated inside the snapshot instead of at each start; in the plain
+ * bundle (src/entry.ts) they stay lazy.
  *
  * The same file run by plain node (not building a snapshot) behaves like src/entry.ts.
  */
 import * as v8 from 'node:v8';
+import '../src/config/netconf.js';
+import '../src/commands/add.js';
+import '../src/commands/del.js';
+import '../src/commands/check.js';
+import '../src/commands/gc.js';
+import '../src/commands/status.js';
 import { main } from '../src/main.js';
+import { writeAll } from '../src/sys/stdout.js';
 
 function fatal(e: unknown): void {
-  process.stderr.write(`dpdk-cni: fatal: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.stdout.write(`${JSON.stringify({ cniVersion: '1.1.0', code: 110, msg: `internal error: ${e instanceof Error ? e.message : String(e)}`, details: '' })}\n`);
+  writeAll(2, `dpdk-cni: fatal: ${e instanceof Error ? e.stack : String(e)}\n`);
+  writeAll(1, `${JSON.stringify({ cniVersion: '1.1.0', code: 110, msg: `internal error: ${e instanceof Error ? e.message : String(e)}`, details: '' })}\n`);
   process.exit(1);
 }
 
