@@ -33,7 +33,9 @@ export const execSync: Exec = (file, args, opts = {}) => {
     maxBuffer: 64 * 1024 * 1024,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  if (r.error) {
+  // EPIPE: the program exited without reading all of its stdin; it ran, so its own status counts
+  const epipe = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && r.status !== null;
+  if (r.error && !epipe) {
     return { code: 127, stdout: r.stdout ?? '', stderr: `${file}: ${r.error.message}` };
   }
   return { code: r.status ?? 128 + 9, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
