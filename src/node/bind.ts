@@ -1,5 +1,5 @@
 import { isBdf } from '../device/pci.js';
-import { lastKnown, saveLastKnown, type LastKnown } from '../state/last-known.js';
+import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../state/last-known.js';
 import { loadMarker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns } from '../sys/netns.js';
@@ -43,6 +43,8 @@ export interface BindPlan {
   lastKnown?: LastKnown;
   writes: SysWrite[];
   notes: string[];
+  /** steps carried out so far (filled by executeBind, also when it fails half-way) */
+  done: string[];
 }
 
 export interface BindOutcome extends BindPlan {
@@ -135,7 +137,7 @@ function checkVfio(host: Host, d: NodeDevice): void {
 export function planBind(host: Host, pci: string, target: Target, opts: { force: boolean }): BindPlan {
   const d = mustRead(host, pci);
   const before = viewOf(host, d);
-  const plan: BindPlan = { pci, target, before, unchanged: false, writes: [], notes: [] };
+  const plan: BindPlan = { pci, target, before, unchanged: false, writes: [], notes: [], done: [] };
   const dev = `/sys/bus/pci/devices/${pci}`;
 
   if (target.kind === 'driver' && d.driver === target.name) {
@@ -216,14 +218,16 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
   const { pci, target } = plan;
   if (plan.modprobe) {
     loadModule(host, plan.modprobe);
+    plan.done.push(`loaded ${plan.modprobe} (modprobe)`);
     if (plan.modprobe === 'vfio-pci') checkVfio(host, mustRead(host, pci));
   }
   if (plan.lastKnown) {
     try {
       saveLastKnown(host, plan.lastKnown);
     } catch (e) {
-      throw failed(`cannot record ${pci}'s MAC/MTU before the rebind (${(e as Error).message}); nothing was changed`);
+      throw failed(`cannot record ${pci}'s MAC/MTU before the rebind (${(e as Error).message}); the device was not touched`);
     }
+    plan.done.push(lastKnownText(host, plan.lastKnown, 'recorded'));
   }
   for (const w of plan.writes) {
     try {
@@ -231,6 +235,7 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
     } catch (e) {
       throw failed(`writing ${JSON.stringify(w.value.trim())} to ${w.path} failed: ${(e as Error).message}. Check "dmesg | tail" for the kernel's reason`);
     }
+    plan.done.push(writeText(w, 'wrote'));
   }
   const deadline = Date.now() + timeoutMs;
   let d = readDevice(host, pci);
@@ -251,6 +256,14 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
       ? kernelHint(host, pci)
       : '. Check "dmesg | tail" for the driver\'s probe error';
   throw failed(`after the sysfs writes, ${pci} is ${now}, not ${targetText(target)}, within ${timeoutMs} ms${why}`);
+}
+
+export function writeText(w: SysWrite, verb: string): string {
+  return `${verb} ${JSON.stringify(w.value)} to ${w.path}`;
+}
+
+export function lastKnownText(host: Host, k: LastKnown, verb: string): string {
+  return `${verb} ${k.netdev}'s MAC ${k.mac ?? '?'} and MTU ${k.mtu ?? '?'} in ${lastKnownFile(host, k.pci).slice(host.root.length)}`;
 }
 
 export function isToolError(e: unknown): e is ToolError {

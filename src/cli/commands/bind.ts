@@ -1,9 +1,8 @@
 import type { Argv } from 'yargs';
-import { lastKnownFile } from '../../state/last-known.js';
 import { acquireLock } from '../../sys/lock.js';
 import { makeHost, type Host } from '../../sys/host.js';
 import { sysfsWriter } from '../../node/attr-writer.js';
-import { checkAddress, executeBind, parseTarget, planBind, targetText, type BindOutcome, type BindPlan, type DevView, type Target } from '../../node/bind.js';
+import { checkAddress, executeBind, lastKnownText, parseTarget, planBind, targetText, writeText, type BindOutcome, type BindPlan, type DevView, type Target } from '../../node/bind.js';
 import { exitCodeOf, failed } from '../../node/errors.js';
 import { nodeStatus, renderStatus } from '../../node/status.js';
 import type { ToolContext } from './index.js';
@@ -30,20 +29,16 @@ function show(host: Host, o: BindPlan & { after?: DevView }, dryRun: boolean): s
     lines.push(`${o.pci}: ${devText(o.before)} -> ${devText(o.after ?? {})}`);
   }
   if (!o.unchanged) {
-    const verb = dryRun ? 'would' : '';
-    const w = (s: string) => (dryRun ? `${verb} ${s}` : s.replace(/^(\w+)/, (m) => past(m)));
-    if (o.modprobe) lines.push(`  ${w(`run modprobe ${o.modprobe}`)}`);
-    if (o.lastKnown) {
-      lines.push(`  ${w(`record ${o.lastKnown.netdev}'s MAC ${o.lastKnown.mac ?? '?'} and MTU ${o.lastKnown.mtu ?? '?'} in ${lastKnownFile(host, o.pci).slice(host.root.length)}`)}`);
+    if (dryRun) {
+      if (o.modprobe) lines.push(`  would run modprobe ${o.modprobe}`);
+      if (o.lastKnown) lines.push(`  ${lastKnownText(host, o.lastKnown, 'would record')}`);
+      for (const x of o.writes) lines.push(`  ${writeText(x, 'would write')}`);
+    } else {
+      for (const x of o.done) lines.push(`  ${x}`);
     }
-    for (const x of o.writes) lines.push(`  ${w(`write ${JSON.stringify(x.value)} to ${x.path}`)}`);
   }
   for (const n of o.notes) lines.push(`  note: ${n}`);
   return `${lines.join('\n')}\n`;
-}
-
-function past(verb: string): string {
-  return ({ run: 'ran', record: 'recorded', write: 'wrote' } as Record<string, string>)[verb] ?? verb;
 }
 
 interface RunOpts {
@@ -71,16 +66,21 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
   const results: Array<Record<string, unknown>> = [];
   for (const pci of pcis) {
     const lock = await acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs: 30_000 });
+    let plan: BindPlan | undefined;
     try {
-      const plan = planBind(host, pci, opts.target, { force: opts.force });
+      plan = planBind(host, pci, opts.target, { force: opts.force });
       const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, sysfsWriter, plan, opts.timeoutMs);
       results.push({ ...out, status: out.unchanged ? 'unchanged' : opts.dryRun ? 'planned' : 'changed' });
-      if (!opts.json) process.stdout.write(show(host, out as BindOutcome, opts.dryRun));
+      if (!opts.json) process.stdout.write(show(host, out, opts.dryRun));
     } catch (e) {
       const code = exitCodeOf(e);
       worst = Math.max(worst, code);
-      results.push({ pci, status: code === 1 ? 'refused' : 'failed', error: (e as Error).message });
-      process.stderr.write(`dpdk-cni: ${pci}: ${code === 1 ? 'refused' : 'failed'}: ${(e as Error).message}\n`);
+      const status = code === 1 ? 'refused' : 'failed';
+      results.push({ pci, status, error: (e as Error).message, ...(plan ? { done: plan.done, notes: plan.notes } : {}) });
+      if (plan && !opts.json && (plan.done.length > 0 || plan.notes.length > 0)) {
+        process.stdout.write(`${pci}: ${devText(plan.before)} -> ${targetText(plan.target)}\n${[...plan.done, ...plan.notes.map((n) => `note: ${n}`)].map((l) => `  ${l}\n`).join('')}`);
+      }
+      process.stderr.write(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
     } finally {
       lock.release();
     }
