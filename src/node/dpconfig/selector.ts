@@ -64,6 +64,7 @@ export function parseResourceArg(arg: string): ResourceArg {
   if (!NAME_RE.test(name)) throw bad(arg, `resource name ${JSON.stringify(name)} may only contain letters, digits and "_" (the device plugin rejects anything else, hyphens included)`);
 
   const sel: DpSelector = {};
+  if (spec.trim() === '') throw bad(arg, 'the selector is empty: name at least one of vendor:, device:, driver:, pci:, pf:, root:, link:, vdpa:');
   let current: ListKey | undefined;
   for (const tok of spec.split(',')) {
     const t = tok.trim();

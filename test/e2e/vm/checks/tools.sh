@@ -143,7 +143,9 @@ check "  ...and keeps its driver" test "$(driver_of 0000:00:01.0)" = virtio-pci
 # ------------------------------------------------------------ vDPA
 section "vDPA ($MODE)"
 check "modprobe vdpa vhost_vdpa" modprobe -a vdpa vhost_vdpa
-expect_rc 0 "bind 0000:00:13.0 --driver vp-vdpa (bind loads the module)" bind 0000:00:13.0 --driver vp-vdpa
+ND=$(netdev_of 0000:00:13.0)
+check "$ND up without an address (only the kernel's IPv6 link-local)" bash -c "ip link set $ND up && sleep 1 && ip -6 addr show dev $ND | grep -q 'scope link'"
+expect_rc 0 "bind 0000:00:13.0 --driver vp-vdpa: an up NIC with only link-local is not in use; bind loads the module" bind 0000:00:13.0 --driver vp-vdpa
 check "0000:00:13.0 is on vp-vdpa" test "$(driver_of 0000:00:13.0)" = vp-vdpa
 check "vdpa dev add name vdpa0 mgmtdev pci/0000:00:13.0" vdpa dev add name vdpa0 mgmtdev pci/0000:00:13.0
 expect_rc 0 "inspect 0000:00:13.0" inspect 0000:00:13.0
