@@ -5,6 +5,7 @@ import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupportedVersion } from
 import { formatResult, type Result } from './result.js';
 import type { NetConf } from '../config/netconf.js';
 import { makeHost, type Host } from '../sys/host.js';
+import { loadState } from '../state/store.js';
 import { stderrLogger, type Logger } from '../log/logger.js';
 
 export interface Ctx {
@@ -42,6 +43,18 @@ function peekVersion(json: unknown): string | undefined {
     if (typeof v === 'string') return v;
   }
   return undefined;
+}
+
+/** The netconf saved by ADD for this attachment, if the given one names a network we know. */
+function savedNetconf(env: NodeJS.ProcessEnv, json: unknown, args: CmdArgs): string | undefined {
+  const name = json && typeof json === 'object' ? (json as Record<string, unknown>).name : undefined;
+  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) return undefined;
+  try {
+    const host = makeHost(env);
+    return loadState(host, { net: name, containerID: args.containerId, ifname: args.ifName })?.netconf;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Minimum netconf cniVersion per command (the reference skel's gates). */
@@ -89,7 +102,18 @@ export async function runCni(
     }
     const args = parseEnv(command, env);
     if (undecodable !== undefined) throw undecodable;
-    const conf = loadNetConf(raw, json);
+    let conf: NetConf;
+    let recovered = '';
+    try {
+      conf = loadNetConf(raw, json);
+    } catch (e) {
+      // DEL must not strand a pod because its NetworkAttachmentDefinition was edited into an
+      // invalid form (or a stricter release was rolled out) after ADD: use the netconf ADD saved.
+      const saved = command === 'DEL' ? savedNetconf(env, json, args) : undefined;
+      if (saved === undefined) throw e;
+      conf = loadNetConf(saved);
+      recovered = (e as Error).message;
+    }
     version = conf.cniVersion;
     const min = MIN_VERSION[command];
     if (min && !atLeast(conf.cniVersion, min)) {
@@ -102,6 +126,7 @@ export async function runCni(
     if (args.args.podNamespace) bound.podNamespace = args.args.podNamespace;
     if (args.args.podName) bound.podName = args.args.podName;
     log = openLogger(conf, host, bound);
+    if (recovered) log.warn('the given netconf is invalid; DEL uses the one saved at ADD', { reason: recovered });
     const handler = await handlers[command]();
     const result = await handler({ args, conf, host, log });
     log.close();

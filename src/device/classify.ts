@@ -61,6 +61,21 @@ export function findNetdev(host: Host, pci: string, virtioOnly = false): string 
 }
 
 /**
+ * The PF's own netdev. In switchdev mode the VF representors (phys_port_name pfXvfY) sit in the
+ * PF's net/ directory too; the uplink has phys_port_name pN (or none in legacy mode).
+ */
+export function pfUplink(host: Host, pfPci: string): string | undefined {
+  const dir = pciDir(host, pfPci);
+  const names = netdevsIn(host, dir);
+  if (names.length <= 1) return names[0];
+  const uplink = names.find((n) => {
+    const ppn = readAttr(host, `${dir}/net/${n}/phys_port_name`);
+    return ppn === undefined || ppn === '' || /^p\d+$/.test(ppn);
+  });
+  return uplink ?? names[0];
+}
+
+/**
  * Learn from sysfs what the device at `pci` is and how to attach it.
  * Order: a vDPA device on the function wins; then a userspace (DPDK) driver; then a kernel netdev.
  */
@@ -87,7 +102,7 @@ export function classify(host: Host, pci: string, vdpaName?: string): PciDevice 
       throw new CniError(Code.DeviceNotFound, `PCI device ${pci} is a VF of ${pfPci} but is not listed in its virtfnN links`);
     }
     const pf: PfInfo = { pci: pfPci, vfIndex };
-    const pfNet = netdevsIn(host, pciDir(host, pfPci))[0];
+    const pfNet = pfUplink(host, pfPci);
     if (pfNet) pf.netdev = pfNet;
     dev.pf = pf;
   }

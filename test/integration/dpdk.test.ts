@@ -130,6 +130,32 @@ describe('DPDK mode: SR-IOV VF', () => {
   });
 });
 
+describe('robustness of DEL and PF discovery', () => {
+  it('DEL of an existing pod still works after its NAD was edited into an invalid config (uses the netconf saved at ADD)', () => {
+    const ipamDir = join(node.root, 'ipam');
+    const good = conf({ deviceID: vfs[0], ipam: { type: 'host-local', subnet: '10.79.0.0/24', dataDir: ipamDir } });
+    expect(call({ command: 'ADD', conf: good }).code).toBe(0);
+    const r = call({ command: 'DEL', conf: { ...good, vlan: 99999, mac: 'nope' } });
+    expect([r.code, r.stdout]).toEqual([0, '']);
+    expect(r.stderr).toMatch(/DEL uses the one saved at ADD/);
+    expect(ls(state('attachments'))).toEqual([]);
+    expect(ls(join(ipamDir, 'dpdk-net')).filter((f) => f.startsWith('10.'))).toEqual([]);
+    // without a saved attachment, the invalid config is still reported
+    expect(call({ command: 'DEL', conf: { ...good, vlan: 99999 } }).json.code).toBe(7);
+  });
+
+  it('in switchdev mode the PF uplink is chosen, not a representor that sorts first', () => {
+    const pfNet = join(node.realDir(PF), 'net');
+    for (const [n, ppn] of [['ens1f0', 'p0'], ['eth0', 'pf0vf0'], ['eth1', 'pf0vf1']] as const) {
+      mkdirSync(join(pfNet, n), { recursive: true });
+      writeFileSync(join(pfNet, n, 'phys_port_name'), `${ppn}\n`);
+    }
+    writeFileSync(join(pfNet, 'ens1f0', 'mtu'), '9000\n');
+    expect(call({ command: 'ADD', conf: conf({ deviceID: vfs[1] }) }).code).toBe(0);
+    expect(JSON.parse(readFileSync(state('attachments', 'dpdk-net@c0ffee@net1.json'), 'utf8')).pf.netdev).toBe('ens1f0');
+  });
+});
+
 describe('device discovery errors', () => {
   it.each([
     ['../../etc', 7], ['0000:00:06.0/../x', 7], ['00:06.0', 7], ['0000:00:06.0.1', 7],
