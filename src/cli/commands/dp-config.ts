@@ -70,7 +70,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         if (a.write !== undefined) {
           const dest = a.write === '' ? DEFAULT_CONFIG : a.write;
           const p = writeConfig(host, dest, g.text);
-          process.stdout.write(`${summary}wrote ${p}\nthe device plugin reads it at start: restart its pods (kubectl -n kube-system rollout restart ds/kube-sriov-device-plugin) or update its ConfigMap with this file\n`);
+          process.stdout.write(`${summary}wrote ${p}\nthe device plugin reads its config only at start: put this file into its ConfigMap (config.json) and restart its pods\n`);
         } else {
           process.stderr.write(summary);
           process.stdout.write(g.text);
