@@ -113,7 +113,21 @@ function writeJson(host: Host, file: string, v: unknown): void {
   }
 }
 
+/**
+ * Temp files of atomic writes that a killed process left in the state directories: swept once per
+ * process and root, before the first read (Fs.sweepTmp says when one counts as abandoned). Writes
+ * and removals sweep their own directory as well, so none accumulate.
+ */
+const swept = new Set<string>();
+function sweepOnce(host: Host): void {
+  if (swept.has(host.root)) return;
+  swept.add(host.root);
+  host.fs.sweepTmp(host.p(`${STATE_DIR}/attachments`));
+  host.fs.sweepTmp(host.p(`${STATE_DIR}/devices`));
+}
+
 export function loadState(host: Host, k: AttachmentKey): AttachmentState | undefined {
+  sweepOnce(host);
   const s = readJson<AttachmentState>(host, attachmentFile(host, k));
   return s && s.version === 1 && typeof s.pci === 'string' ? s : undefined;
 }
@@ -143,6 +157,7 @@ export function removeMarker(host: Host, pci: string, k: AttachmentKey): void {
 
 /** All saved attachments (GC, doctor). */
 export function listStates(host: Host): AttachmentState[] {
+  sweepOnce(host);
   const dir = host.p(`${STATE_DIR}/attachments`);
   const out: AttachmentState[] = [];
   for (const f of host.fs.readdir(dir)) {
