@@ -16,7 +16,13 @@ import {
 import { devicePci, keyOf, lockDevice, pickMac, release, step, wantedVf } from './common.js';
 import { lastKnown } from '../state/last-known.js';
 
-/** A previous owner whose pod is gone (DEL never came): put the device back first. */
+/**
+ * A previous owner that is not using the device any more: put the device back first. We hold the
+ * device lock, so no ADD or DEL of this device is running; an owner counts only while its
+ * attachment is complete (phase "added") and its pod's network namespace lives. Anything else is a
+ * leftover: the pod is gone but its DEL never came, an ADD was killed (or rolled back incompletely)
+ * and the runtime saw it fail, or a DEL was killed between removing the state and the marker.
+ */
 function healStale(ctx: Ctx, pci: string): void {
   const { host, args, log } = ctx;
   const key = keyOf(ctx);
@@ -26,18 +32,21 @@ function healStale(ctx: Ctx, pci: string): void {
     throw new CniError(Code.DeviceBusy, `attachment ${key.containerID}/${key.ifname} of network ${key.net} already holds device ${mine.pci}: DEL it first`);
   }
   if (marker && !sameKey(marker.key, key)) {
-    if (isLiveNetns(marker.netns)) {
+    const found = loadState(host, marker.key);
+    const owner = found?.pci === pci ? found : undefined;
+    if (owner && owner.phase === 'added' && isLiveNetns(owner.netns)) {
       throw new CniError(
         Code.DeviceBusy,
-        `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${marker.netns} is still alive; the device plugin gave the same device twice or the old pod is still terminating`,
+        `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${owner.netns} is still alive; the device plugin gave the same device twice or the old pod is still terminating`,
       );
     }
-    const owner = loadState(host, marker.key);
-    log.warn('healing a stale allocation: the previous pod is gone but its DEL never came', { pci, previous: marker.key, netns: marker.netns });
+    const why = !owner ? 'its attachment state is gone (a DEL was interrupted)' : owner.phase !== 'added' ? 'its ADD never completed' : 'its pod is gone but its DEL never came';
+    log.warn(`healing a stale allocation: ${why}`, { pci, previous: marker.key, netns: marker.netns });
     if (owner) {
-      const problems = release(host, args, owner, log, { assumeNetnsGone: true });
+      // restore() takes the device back from the old netns if that still exists
+      const problems = release(host, args, owner, log);
       if (problems.length > 0) {
-        throw new CniError(Code.DeviceBusy, `PCI device ${pci} was left configured by a pod that is gone and could not be restored: ${problems.join('; ')}`);
+        throw new CniError(Code.DeviceBusy, `PCI device ${pci} was left configured by a previous attachment (${why}) and could not be restored: ${problems.join('; ')}`);
       }
     } else {
       removeMarker(host, pci, marker.key);
