@@ -6,8 +6,8 @@ import { lockDevice, release } from './common.js';
 
 /**
  * GC: every saved attachment of this network that is not in cni.dev/valid-attachments is released
- * as DEL would (its netns assumed gone); then GC is forwarded to IPAM. Continues past errors and
- * reports them all at the end.
+ * as DEL would (from its pod's netns if that still exists, so a device is never stranded there);
+ * then GC is forwarded to IPAM. Continues past errors and reports them all at the end.
  */
 export const gc: Handler = async (ctx) => {
   const { args, conf, host, log } = ctx;
@@ -21,7 +21,7 @@ export const gc: Handler = async (ctx) => {
       const st = loadState(host, s.key);
       if (!st) continue;
       log.info('GC: releasing an attachment the runtime no longer knows', { pci: st.pci, containerID: st.key.containerID, ifname: st.key.ifname });
-      const p = release(host, args, st, log, { assumeNetnsGone: true });
+      const p = release(host, args, st, log);
       if (p.length > 0) problems.push(`${st.key.containerID}/${st.key.ifname} (${st.pci}): ${p.join('; ')}`);
       else released++;
     } finally {
