@@ -1,13 +1,16 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { Handler } from '../cni/skel.js';
 import { execIpam } from '../ipam/ipam.js';
-import { listStates, loadState } from '../state/store.js';
+import { isBdf } from '../device/pci.js';
+import { listMarkers, listStates, loadMarker, loadState, removeMarker, sameKey } from '../state/store.js';
 import { lockDevice, release } from './common.js';
 
 /**
  * GC: every saved attachment of this network that is not in cni.dev/valid-attachments is released
  * as DEL would (from its pod's netns if that still exists, so a device is never stranded there);
- * then GC is forwarded to IPAM. Continues past errors and reports them all at the end.
+ * allocation markers of this network left without an attachment (a DEL killed between removing
+ * the state and the marker) are removed; then GC is forwarded to IPAM. Continues past errors and
+ * reports them all at the end.
  */
 export const gc: Handler = async (ctx) => {
   const { args, conf, host, log } = ctx;
@@ -24,6 +27,20 @@ export const gc: Handler = async (ctx) => {
       const p = release(host, args, st, log);
       if (p.length > 0) problems.push(`${st.key.containerID}/${st.key.ifname} (${st.pci}): ${p.join('; ')}`);
       else released++;
+    } finally {
+      lock.release();
+    }
+  }
+  for (const { pci, marker } of listMarkers(host)) {
+    const k = marker.key;
+    if (k.net !== conf.name || valid.has(`${k.containerID}\0${k.ifname}`) || !isBdf(pci)) continue;
+    const lock = await lockDevice(host, pci);
+    try {
+      const m = loadMarker(host, pci);
+      if (m && sameKey(m.key, k) && !loadState(host, k)) {
+        log.info('GC: removing an allocation marker without an attachment', { pci, containerID: k.containerID, ifname: k.ifname });
+        removeMarker(host, pci, k);
+      }
     } finally {
       lock.release();
     }

@@ -155,6 +155,20 @@ export function removeMarker(host: Host, pci: string, k: AttachmentKey): void {
   if (!m || sameKey(m.key, k)) host.fs.remove(markerFile(host, pci));
 }
 
+/** All allocation markers, by PCI address (GC). */
+export function listMarkers(host: Host): Array<{ pci: string; marker: Marker }> {
+  sweepOnce(host);
+  const dir = host.p(`${STATE_DIR}/devices`);
+  const out: Array<{ pci: string; marker: Marker }> = [];
+  for (const f of host.fs.readdir(dir)) {
+    if (!f.endsWith('.json') || f.startsWith('.')) continue;
+    const pci = f.slice(0, -'.json'.length);
+    const m = loadMarker(host, pci);
+    if (m) out.push({ pci, marker: m });
+  }
+  return out;
+}
+
 /** All saved attachments (GC, doctor). */
 export function listStates(host: Host): AttachmentState[] {
   sweepOnce(host);
