@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, copyFileSync, fstatSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, closeSync, copyFileSync, fstatSync, openSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, tempDir } from '../helpers/cni.js';
 import { ensureSea, SEA } from '../helpers/sea.js';
@@ -172,7 +172,7 @@ describe.each([
     expect(await exited(old)).toEqual({ code: 0, signal: null });
     expect(JSON.parse(oldOut).cniVersion).toBe('1.0.0');
     expect(readdirSync(target)).toEqual(['dpdk-cni']); // no temp files left behind
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('install --sleep (DaemonSet container)', () => {
@@ -203,11 +203,15 @@ describe('install --sleep (DaemonSet container)', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('cleans up the temp file of an installer that was killed mid-copy', () => {
+  it('cleans up the temp file of an installer killed mid-copy, not one another installer is writing', () => {
     const target = tmp('dpdk-cni-bin-');
-    const stale = join(target, '.dpdk-cni-install.dpdk-cni.2147483646.tmp');
+    const stale = join(target, '.dpdk-cni-install.dpdk-cni.1.0badf00d.tmp');
+    const fresh = join(target, '.dpdk-cni-install.dpdk-cni.1.c0ffee00.tmp');
     writeFileSync(stale, 'half a binary');
+    writeFileSync(fresh, 'being written');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(stale, hourAgo, hourAgo);
     expect(run(BIN, ['install', '--target', target]).code).toBe(0);
-    expect(readdirSync(target)).toEqual(['dpdk-cni']);
+    expect(readdirSync(target).sort()).toEqual([basename(fresh), 'dpdk-cni'].sort());
   });
 });

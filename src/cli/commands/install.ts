@@ -1,4 +1,5 @@
-import { closeSync, constants, fchmodSync, fsyncSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import type { ToolCommand, ToolContext } from './index.js';
@@ -56,8 +57,7 @@ export function sameBytes(a: string, b: string): boolean {
 
 function copyAtomic(src: string, dest: string): void {
   const dir = dirname(dest);
-  const tmp = join(dir, `${TMP_PREFIX}${basename(dest)}.${process.pid}.tmp`);
-  rmSync(tmp, { force: true });
+  const tmp = join(dir, `${TMP_PREFIX}${basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const out = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o700);
   try {
     const inp = openSync(src, 'r');
@@ -98,20 +98,20 @@ function copyAtomic(src: string, dest: string): void {
   }
 }
 
-/** Temp files a killed installer left behind (never the one of a live installer). */
+/**
+ * Temp files a killed installer left behind. Judged by age, not by PID: installers in different
+ * containers have separate PID namespaces (each may well be PID 1), and a copy takes seconds.
+ */
+const STALE_MS = 10 * 60 * 1000;
 function removeLeftovers(dir: string): void {
+  const now = Date.now();
   for (const e of readdirSync(dir)) {
-    const m = new RegExp(`^${TMP_PREFIX.replace(/\./g, '\\.')}.+\\.(\\d+)\\.tmp$`).exec(e);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    let alive: boolean;
+    if (!e.startsWith(TMP_PREFIX) || !e.endsWith('.tmp')) continue;
     try {
-      process.kill(pid, 0);
-      alive = pid !== process.pid;
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      if (now - lstatSync(join(dir, e)).mtimeMs > STALE_MS) rmSync(join(dir, e), { force: true });
+    } catch {
+      /* raced with its owner */
     }
-    if (!alive) rmSync(join(dir, e), { force: true });
   }
 }
 
