@@ -1,0 +1,215 @@
+/**
+ * One simulated node for a reliability scenario: a sysfs tree (test/sim/simnode.mjs) under its own
+ * root, real pod network namespaces, a veth end standing in for a kernel VF netdev, host-local IPAM
+ * with its dataDir inside the root, and the Device-Info directory Multus uses. `snapshot()` records
+ * everything a user would notice on the host; `diff()` lists what differs from a baseline.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SimNode } from '../../sim/simnode.mjs';
+import { lockName } from '../../../src/sys/lock.js';
+import { tmpNameFor } from '../../../src/net/netdev.js';
+
+export const STATE = 'var/lib/cni/dpdk-cni';
+export const DEVINFO = '/var/run/k8s.cni.cncf.io/devinfo/cni';
+
+export function sh(cmd: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+function must(cmd: string, args: string[]): string {
+  const r = sh(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Base for temp roots: tmpfs when there is one (fsync-heavy runs stay fast), else /tmp. */
+export function scratchBase(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
+}
+
+export interface LinkView {
+  ifname: string;
+  address: string;
+  mtu: number;
+  up: boolean;
+}
+
+function links(ns?: string): LinkView[] {
+  const r = sh('ip', [...(ns ? ['-n', ns] : []), '-j', 'link', 'show']);
+  if (r.code !== 0) return [];
+  return (JSON.parse(r.stdout || '[]') as Array<{ ifname: string; address: string; mtu: number; flags?: string[] }>).map((l) => ({
+    ifname: l.ifname, address: l.address, mtu: l.mtu, up: (l.flags ?? []).includes('UP'),
+  }));
+}
+
+/** Would a new ADD get the device lock at once? (bind the same abstract socket name) */
+export function lockFree(root: string, pci: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ path: `\0${lockName(root || '/', `pci/${pci}`)}` }, () => srv.close(() => resolve(true)));
+  });
+}
+
+function walk(dir: string, base = dir): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e);
+    const st = lstatSync(p);
+    if (st.isDirectory()) out.push(...walk(p, base));
+    else out.push(`${p.slice(base.length + 1)} (${(st.mode & 0o7777).toString(8)})`);
+  }
+  return out.sort();
+}
+
+export interface Snapshot {
+  hostLinks: string[];
+  pods: Record<string, string[]>;
+  leases: string[];
+  state: string[];
+  devinfo: string[];
+  locks: string[];
+}
+
+export type Mode = 'dpdk' | 'netdev';
+
+export class World {
+  readonly id = randomBytes(3).toString('hex');
+  readonly dir: string;
+  readonly node: SimNode;
+  readonly ipamDir: string;
+  readonly pci: string;
+  readonly vfName?: string;
+  readonly namespaces: string[] = [];
+  private readonly parked: string[] = [];
+  /** MACs and names this world's attachments may give the device (to spot it anywhere in the host) */
+  readonly podMac: string;
+  readonly origMac: string;
+
+  constructor(readonly mode: Mode, readonly net = 'rel') {
+    const m = this.id.match(/../g)!.join(':');
+    this.podMac = `02:5e:${m}:01`;
+    this.origMac = `02:5e:${m}:aa`;
+    this.dir = mkdtempSync(join(scratchBase(), 'dpdk-cni-rel-'));
+    this.node = new SimNode(join(this.dir, 'node'));
+    this.ipamDir = join(this.node.root, 'ipam');
+    if (mode === 'dpdk') {
+      // an SR-IOV VF on vfio-pci; no VF settings asked, so nothing needs the (simulated) PF in the kernel
+      const vfs = this.node.sriovPf('0000:3b:00.0', { netdev: `pf${this.id}`, numVfs: 2, mtu: 9000 });
+      this.pci = vfs[1] as string;
+    } else {
+      // a PF-less kernel NIC (virtio-net-pci) whose netdev is a real veth end in the host
+      this.pci = '0000:00:10.0';
+      this.vfName = `rv${this.id}`;
+      const park = this.netns('park');
+      this.parked.push(park);
+      must('ip', ['link', 'add', this.vfName, 'type', 'veth', 'peer', 'name', `rp${this.id}`, 'netns', park]);
+      must('ip', ['link', 'set', 'dev', this.vfName, 'address', this.origMac, 'mtu', '1500', 'up']);
+      this.node.pci(this.pci, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
+      this.node.netdev(this.pci, this.vfName, { virtio: 0, mac: this.origMac });
+    }
+  }
+
+  get root(): string {
+    return this.node.root;
+  }
+
+  /** A network namespace (name); its path is /run/netns/<name>. */
+  netns(tag = 'pod'): string {
+    const name = `rel-${tag}-${this.id}-${this.namespaces.length}`;
+    must('ip', ['netns', 'add', name]);
+    must('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    this.namespaces.push(name);
+    return name;
+  }
+
+  static path(ns: string): string {
+    return `/run/netns/${ns}`;
+  }
+
+  alive(ns: string): boolean {
+    return existsSync(World.path(ns));
+  }
+
+  /**
+   * The pod's network namespace dies as it does on a node: the kernel hands physical netdevs back
+   * to the host namespace (down, under the name they had in the pod; "devN" on a name clash),
+   * virtual ones die with it. A veth stands in for a physical device here, so it is moved back
+   * by hand first, which is exactly what the kernel would have done with a VF.
+   */
+  killNetns(ns: string): void {
+    if (!this.alive(ns)) return;
+    for (const l of links(ns)) {
+      if (l.ifname === 'lo') continue;
+      if (sh('ip', ['-n', ns, 'link', 'set', 'dev', l.ifname, 'netns', String(process.pid)]).code !== 0) {
+        const alt = `dev${this.id}${Math.floor(Math.random() * 9)}`;
+        sh('ip', ['-n', ns, 'link', 'set', 'dev', l.ifname, 'name', alt]);
+        sh('ip', ['-n', ns, 'link', 'set', 'dev', alt, 'netns', String(process.pid)]);
+      }
+    }
+    sh('ip', ['netns', 'del', ns]);
+  }
+
+  conf(extra: Record<string, unknown> = {}, ifname = 'net1', cid = 'c0ffee'): Record<string, unknown> {
+    const c: Record<string, unknown> = {
+      cniVersion: '1.1.0', name: this.net, type: 'dpdk-cni', deviceID: this.pci,
+      ipam: { type: 'host-local', subnet: '10.123.0.0/24', dataDir: this.ipamDir },
+      runtimeConfig: { CNIDeviceInfoFile: `${DEVINFO}/${this.net}-${cid}_${ifname}` },
+      ...extra,
+    };
+    if (this.mode === 'netdev') Object.assign(c, { mac: this.podMac, mtu: 1400 }, extra);
+    return c;
+  }
+
+  /** Names of host links that could be this world's device (original, temporary, pod names, our MACs). */
+  private ours(l: LinkView, podNames: string[]): boolean {
+    if (this.mode !== 'netdev') return false;
+    return l.ifname === this.vfName || l.ifname === tmpNameFor(this.pci) || podNames.includes(l.ifname) || l.ifname.startsWith(`dev${this.id}`) ||
+      l.address === this.podMac || l.address === this.origMac;
+  }
+
+  async snapshot(podNames: string[] = []): Promise<Snapshot> {
+    const hostLinks = links()
+      .filter((l) => this.ours(l, podNames))
+      .map((l) => `${l.ifname} ${l.address} mtu ${l.mtu} ${l.up ? 'up' : 'down'} (host)`).sort();
+    const pods: Record<string, string[]> = {};
+    for (const ns of this.namespaces) {
+      if (this.parked.includes(ns) || !this.alive(ns)) continue;
+      pods[ns] = links(ns).filter((l) => l.ifname !== 'lo').map((l) => `${l.ifname} ${l.address} mtu ${l.mtu} ${l.up ? 'up' : 'down'} (in ${ns})`);
+    }
+    const leaseDir = join(this.ipamDir, this.net);
+    const leases = existsSync(leaseDir) ? readdirSync(leaseDir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).map((f) => `lease ${f}`) : [];
+    const state = walk(join(this.root, STATE)).map((f) => `state ${f}`);
+    const devinfo = walk(join(this.root, '/var/run/k8s.cni.cncf.io')).map((f) => `devinfo ${f}`);
+    const locks = (await lockFree(this.root, this.pci)) ? [] : [`lock pci/${this.pci} held`];
+    return { hostLinks, pods, leases, state, devinfo, locks };
+  }
+
+  /** What differs from the baseline, one line per difference (empty = exactly as before). */
+  static diff(base: Snapshot, now: Snapshot): string[] {
+    const out: string[] = [];
+    const cmp = (what: string, a: string[], b: string[]) => {
+      for (const x of b) if (!a.includes(x)) out.push(`${what}: extra ${x}`);
+      for (const x of a) if (!b.includes(x)) out.push(`${what}: missing ${x}`);
+    };
+    cmp('host link', base.hostLinks, now.hostLinks);
+    for (const [ns, l] of Object.entries(now.pods)) cmp(`pod ${ns}`, base.pods[ns] ?? [], l);
+    cmp('ipam', base.leases, now.leases);
+    cmp('state', base.state, now.state);
+    cmp('devinfo', base.devinfo, now.devinfo);
+    cmp('lock', base.locks, now.locks);
+    return out;
+  }
+
+  cleanup(): void {
+    for (const ns of this.namespaces) sh('ip', ['netns', 'del', ns]);
+    if (this.vfName) sh('ip', ['link', 'del', this.vfName]);
+    for (const l of links()) if (l.ifname.startsWith(`dev${this.id}`) || l.address === this.podMac || l.address === this.origMac) sh('ip', ['link', 'del', l.ifname]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
