@@ -136,6 +136,22 @@ export function checkUsableMac(mac: string, field: string): string {
 
 const LEVELS: Record<string, LogLevel> = { panic: 'error', fatal: 'error', error: 'error', warning: 'warn', warn: 'warn', info: 'info', debug: 'debug', trace: 'debug' };
 
+/**
+ * JSON.parse takes any depth, but JSON.stringify (error messages, the netconf handed to IPAM
+ * plugins) recurses and overflows the stack at a few thousand levels: a netconf nested that deep
+ * was an internal error (110) with a stack trace. Real configurations nest a handful of levels.
+ */
+export const MAX_DEPTH = 64;
+function deeperThan(root: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (d > max) return true;
+    if (v !== null && typeof v === 'object') for (const x of Object.values(v as object)) if (x !== null && typeof x === 'object') stack.push([x, d + 1]);
+  }
+  return false;
+}
+
 /** Decode stdin into JSON; code 6 if it is not JSON. */
 export function decodeJson(raw: string): unknown {
   try {
@@ -161,6 +177,9 @@ export function peekVersion(json: unknown): string | undefined {
 export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetConf {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new CniError(Code.DecodeFailure, 'the network configuration on stdin must be a JSON object');
+  }
+  if (deeperThan(json, MAX_DEPTH)) {
+    throw new CniError(Code.InvalidConfig, `invalid network configuration: it nests objects and arrays deeper than ${MAX_DEPTH} levels`);
   }
   const obj = json as Record<string, unknown>;
   if (typeof obj.name !== 'string' || !NAME_RE.test(obj.name)) {
