@@ -4,7 +4,7 @@ import { loadMarker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns } from '../sys/netns.js';
 import type { AttrWriter } from './attr-writer.js';
-import { failed, refused, ToolError } from './errors.js';
+import { failed, refused } from './errors.js';
 import { iommuState, vfioGroupNode } from './iommu.js';
 import { inUse, netdevUsage, usageText } from './netdev-usage.js';
 import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from './pci-scan.js';
@@ -264,8 +264,4 @@ export function writeText(w: SysWrite, verb: string): string {
 
 export function lastKnownText(host: Host, k: LastKnown, verb: string): string {
   return `${verb} ${k.netdev}'s MAC ${k.mac ?? '?'} and MTU ${k.mtu ?? '?'} in ${lastKnownFile(host, k.pci).slice(host.root.length)}`;
-}
-
-export function isToolError(e: unknown): e is ToolError {
-  return e instanceof ToolError;
 }

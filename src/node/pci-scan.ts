@@ -71,10 +71,6 @@ export function listVdpa(host: Host): NodeVdpa[] {
   return out;
 }
 
-export function deviceExists(host: Host, pci: string): boolean {
-  return host.fs.exists(pciDir(host, pci));
-}
-
 /** Read one PCI function; undefined when there is no such device. */
 export function readDevice(host: Host, pci: string, vdpa: NodeVdpa[] = listVdpa(host)): NodeDevice | undefined {
   const dir = pciDir(host, pci);
