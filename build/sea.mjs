@@ -28,7 +28,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 export const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** The blob kind shipped as dist/dpdk-cni-linux-<arch> (chosen by measurement, docs/install.md). */
-export const SHIPPED = 'codecache';
+export const SHIPPED = 'snapshot';
 const MODES = ['codecache', 'snapshot', 'plain'];
 const ARCHES = { x64: 'x86-64', arm64: 'aarch64' };
 
