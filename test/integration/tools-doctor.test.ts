@@ -1,7 +1,8 @@
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, REPO, tempDir } from '../helpers/cni.js';
+import { BIN, cni, isRoot, REPO, sh, tempDir } from '../helpers/cni.js';
+import { NetFixture } from '../helpers/netns.js';
 import { awsNode, ENA_VFIO, PF, sriovNode, tool } from './tools-helpers.js';
 
 /** `dpdk-cni doctor` on simulated nodes: one line per check, a fix for each problem, exit 0/1/2. */
@@ -129,6 +130,31 @@ describe('doctor on an AWS-style node (ENA, no IOMMU, vfio no-IOMMU mode)', () =
     expect(c.fix).toContain("the runtime's next CNI GC or the next ADD of 0000:00:06.0 releases it");
     expect(c.fix).toContain(`jq -r .netconf ${n.root}/var/lib/cni/dpdk-cni/attachments/ena-net@deadbeef@net1.json | CNI_COMMAND=DEL CNI_CONTAINERID=deadbeef CNI_IFNAME=net1`);
     expect(r.json.checks.filter((x: any) => x.id.startsWith('state')).length).toBe(1);
+  });
+
+  it.runIf(isRoot)('the DEL line doctor prints for a stale attachment really releases it', () => {
+    const n = awsNode(dir.path);
+    install(n.root);
+    const net = new NetFixture();
+    try {
+      const netns = net.netns('gone');
+      const conf = { cniVersion: '1.1.0', name: 'ena-net', type: 'dpdk-cni', deviceID: ENA_VFIO };
+      expect(cni({ command: 'ADD', root: n.root, netns, containerId: 'stale0001', conf }).code).toBe(0);
+      expect(check(tool(['doctor', '--json'], n.root).json, 'state').message).toBe('1 attachment(s), all with live network namespaces');
+      sh('ip', ['netns', 'del', netns.split('/').pop() as string]);
+      const r = tool(['doctor', '--json'], n.root);
+      expect(r.code).toBe(1);
+      const fix = check(r.json, `state:${ENA_VFIO}`).fix as string;
+      const line = fix.slice(fix.indexOf('jq -r'));
+      expect(line).toContain(`DPDK_CNI_ROOT=${n.root} ${n.root}/opt/cni/bin/dpdk-cni`);
+      const run = sh('sh', ['-c', line]);
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const after = tool(['doctor', '--json'], n.root);
+      expect(after.code).toBe(0);
+      expect(check(after.json, 'state').message).toBe('no attachments in /var/lib/cni/dpdk-cni');
+    } finally {
+      net.cleanup();
+    }
   });
 
   it('checks /etc/pcidp/config.json when present: a selector that matches nothing fails with the bind command', () => {

@@ -52,7 +52,7 @@ export function dpConfigCheck(host: Host, o: DoctorOptions): Check[] {
 }
 
 function delCommand(host: Host, file: string, cid: string, ifname: string, binDir: string): string {
-  return `jq -r .netconf ${file} | CNI_COMMAND=DEL CNI_CONTAINERID=${cid} CNI_IFNAME=${ifname} CNI_PATH=${binDir} ${host.root ? `DPDK_CNI_ROOT=${host.root} ` : ''}${binDir}/dpdk-cni`;
+  return `jq -r .netconf ${file} | CNI_COMMAND=DEL CNI_CONTAINERID=${cid} CNI_IFNAME=${ifname} CNI_PATH=${binDir} ${host.root ? `DPDK_CNI_ROOT=${host.root} ` : ''}${host.p(binDir)}/dpdk-cni`;
 }
 
 export function stateCheck(host: Host, o: DoctorOptions): Check[] {
