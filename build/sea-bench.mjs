@@ -6,7 +6,7 @@
 // (vfio-pci device on a simulated node; a DEL, not timed, follows each ADD): wall time, the
 // child's CPU time and peak RSS. Needs root (a scratch netns), python3, and `npm run build` first.
 //
-//   node build/sea-bench.mjs [--rounds 40] [--warmup 3]
+//   node build/sea-bench.mjs [--rounds 40] [--warmup 3] [--only 'SEA (code cache|snapshot)']   (row 1 always kept)
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -58,6 +58,13 @@ const cases = [
 ];
 for (const [n, argv] of programs) cases.push({ name: `${n}: VERSION`, argv, env: cniEnv('VERSION'), input: '{"cniVersion":"1.0.0"}' });
 for (const [n, argv] of programs) cases.push({ name: `${n}: ADD dpdk`, argv, env: cniEnv('ADD'), input: conf, del: true });
+// the DEL that follows each ADD is timed too, as its own row
+for (const [n, argv] of programs) cases.push({ name: `${n}: DEL dpdk`, argv, env: cniEnv('DEL'), input: conf, delOf: `${n}: ADD dpdk` });
+const only = (() => {
+  const i = args.indexOf('--only');
+  return i >= 0 ? new RegExp(args[i + 1]) : undefined;
+})();
+if (only) cases.splice(0, cases.length, ...cases.filter((c, i) => i === 0 || only.test(c.name)));
 
 // One long-lived Python helper forks/execs every sample and reports wall time and the child's
 // own CPU time and peak RSS from wait4(): CPU time stays meaningful when other jobs load the host.
@@ -113,12 +120,14 @@ function exec(argv, env, input) {
   });
 }
 
+/** Runs a case; an ADD is followed by its DEL, returned as `del` (recorded under the DEL row). */
 async function once(c) {
   const r = await exec(c.argv, c.env, c.input);
   if (r.status !== 0) throw new Error(`${c.name} failed (${r.status}): ${r.out}`);
   if (c.del) {
     const d = await exec(c.argv, cniEnv('DEL'), conf);
     if (d.status !== 0) throw new Error(`DEL after ${c.name} failed: ${d.out}`);
+    r.del = d;
   }
   return r;
 }
@@ -137,13 +146,21 @@ try {
   const wall = cases.map(() => []);
   const cpu = cases.map(() => []);
   const rss = cases.map(() => []);
+  const record = (i, x) => {
+    wall[i].push(x.wall);
+    cpu[i].push(x.cpu);
+    rss[i].push(x.rss);
+  };
   for (let r = 0; r < WARMUP + ROUNDS; r++) {
     for (const [i, c] of cases.entries()) {
+      if (c.delOf) continue; // measured right after its ADD
       const x = await once(c);
       if (r < WARMUP) continue;
-      wall[i].push(x.wall);
-      cpu[i].push(x.cpu);
-      rss[i].push(x.rss);
+      record(i, x);
+      if (x.del) {
+        const j = cases.findIndex((d) => d.delOf === c.name);
+        if (j >= 0) record(j, x.del);
+      }
     }
   }
   const wf = median(wall[0]);
