@@ -9,9 +9,11 @@ if [ "$(id -u)" != 0 ]; then
 fi
 bash test/system-deps.sh
 [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
-npm run build
+npm run build                       # bundle + single executable (Node 24 SEA)
 npx tsc --noEmit -p .
-npx vitest run
+npx vitest run                      # unit, integration (against the bundle), reliability
+# the integration suite again, against the single executable users install
+DPDK_CNI_BIN="$PWD/dist/dpdk-cni-linux-x64" npx vitest run test/integration
 if [ -f test/e2e/run.sh ]; then
   bash test/e2e/run.sh
 fi

@@ -7,6 +7,7 @@ PKGS=(
   golang-go golang-github-appc-cni-dev   # the libcni caller test
   podman runc busybox-static     # the podman caller test
   binutils                       # strip, for the single executable
+  buildah                        # the OCI image (build/image.sh)
   time                           # /usr/bin/time for RSS figures
 )
 missing=()
