@@ -7,7 +7,7 @@ import { execIpam } from '../ipam/ipam.js';
 import { ipJson, ipRun, showLink } from '../net/iproute.js';
 import { moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
 import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
-import { deviceInfoPath, writeDeviceInfo } from '../deviceinfo/spec.js';
+import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
 import { isLiveNetns } from '../sys/netns.js';
 import {
   loadMarker, loadState, removeMarker, saveMarker, saveState, sameKey,
@@ -160,12 +160,7 @@ export const add: Handler = async (ctx) => {
     if (dev.vdpa) st.vdpa = dev.vdpa;
     if (devInfoPath) {
       st.deviceInfo = { path: devInfoPath };
-      let prev: string | undefined;
-      try {
-        prev = host.fs.readText(devInfoPath);
-      } catch (e) {
-        throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${conf.deviceInfoFile}: ${(e as Error).message}`);
-      }
+      const prev = readDeviceInfo(devInfoPath);
       if (prev !== undefined) st.deviceInfo.previous = prev;
     }
     // Write-ahead: the state and the allocation marker exist before the first change.

@@ -1,41 +1,158 @@
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
 
 /**
  * Paths from the netconf are written by namespace users (a NetworkAttachmentDefinition is a
- * namespaced object) and we run as root: every one is confined to a fixed directory.
+ * namespaced object) and we run as root: every one is confined to a fixed directory. The rules
+ * (docs/security.md):
+ *  - absolute, no NUL, no "." or ".." segment, at most PATH_MAX bytes and NAME_MAX per segment;
+ *  - a file strictly below one of the allowed base directories; the base itself may be reached
+ *    through symlinks the node set up (/var/run -> /run), everything below it is named by the
+ *    netconf and must be real directories: no symlink anywhere below the base;
+ *  - the file itself, when it exists, is a regular file with a single link: not a symlink (which
+ *    could point at /etc/shadow), not a hard link (another name of a file elsewhere on the same
+ *    filesystem), not a FIFO or device (a read that never ends, or a write that goes elsewhere);
+ *  - the checks are repeated on the open file descriptor (O_NOFOLLOW, fstat), so swapping the
+ *    file between the check and the open does not help;
+ *  - missing directories are created one at a time, only when something is about to be written.
+ * Violations are configuration errors (code 7) naming the field.
  */
 export const LOG_DIR = '/var/log';
 export const DEVINFO_DIRS = ['/var/run/k8s.cni.cncf.io/devinfo', '/run/k8s.cni.cncf.io/devinfo'];
+export const PATH_MAX = 4095;
+export const NAME_MAX = 255;
+
+function refuse(field: string, p: string, why: string): CniError {
+  return new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} is not allowed: ${why}`);
+}
 
 function clean(p: string, field: string): string {
   if (p.includes('\0')) throw new CniError(Code.InvalidConfig, `${field} contains a NUL byte`);
   if (!p.startsWith('/')) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} must be an absolute path`);
-  if (p.split('/').some((s) => s === '..' || s === '.')) {
+  if (Buffer.byteLength(p) > PATH_MAX) throw new CniError(Code.InvalidConfig, `${field} is longer than ${PATH_MAX} bytes`);
+  const segs = p.split('/');
+  if (segs.some((s) => s === '..' || s === '.')) {
     throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} must not contain "." or ".." segments`);
   }
+  if (segs.some((s) => Buffer.byteLength(s) > NAME_MAX)) throw refuse(field, p, `a path segment is longer than ${NAME_MAX} bytes`);
   return path.posix.normalize(p);
 }
 
+function lst(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/** Why a file that exists must not be opened, or undefined. */
+function badFile(st: Stats): string | undefined {
+  if (st.isSymbolicLink()) return 'it is a symbolic link';
+  if (!st.isFile()) return 'it exists and is not a regular file';
+  if (st.nlink > 1) return `it has ${st.nlink} hard links (it may be another name of a file outside the directory)`;
+  return undefined;
+}
+
 /**
- * Resolve `p` (a path on the node) under one of `bases` and check that no symlink on the way leads
- * outside: the parent's real path must stay inside the base's real path. Returns the path under
- * the host root. The parent directory is created (mode `dirMode`) when missing.
+ * Resolve `p` (a path on the node) under one of `bases` following the rules above and return the
+ * path to use under the host root (with the base's own symlinks resolved). Changes nothing.
  */
-export function confine(host: Host, p: string, bases: readonly string[], field: string, dirMode: number): string {
+export function confine(host: Host, p: string, bases: readonly string[], field: string): string {
   const c = clean(p, field);
   const base = bases.find((b) => c.startsWith(`${b}/`) && c.length > b.length + 1);
   if (!base) {
     throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} is not allowed: it must be a file under ${bases.join(' or ')}`);
   }
-  const full = host.p(c);
-  const parent = path.posix.dirname(full);
-  if (!host.fs.isDir(parent)) host.fs.mkdirp(parent, dirMode);
-  const realBase = host.fs.realpath(host.p(base));
-  const realParent = host.fs.realpath(parent);
-  if (!realBase || !realParent || !(realParent === realBase || realParent.startsWith(`${realBase}/`))) {
-    throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} is not allowed: its directory resolves outside ${base} (symlink?)`);
+  const baseDir = host.p(base);
+  const realBase = host.fs.realpath(baseDir);
+  const rest = c.slice(base.length + 1).split('/');
+  const name = rest.pop() as string;
+  let dir = realBase ?? baseDir;
+  let present = realBase !== undefined;
+  for (const seg of rest) {
+    dir = path.posix.join(dir, seg);
+    if (!present) continue;
+    const st = lst(dir);
+    if (!st) present = false;
+    else if (st.isSymbolicLink()) {
+      const to = host.fs.realpath(dir);
+      const outside = !to || !realBase || !(to === realBase || to.startsWith(`${realBase}/`));
+      throw refuse(field, p, outside ? `its directory resolves outside ${base} (symlink?)` : `"${seg}" is a symbolic link; below ${base} only real directories are followed`);
+    }
+    else if (!st.isDirectory()) throw refuse(field, p, `"${seg}" is not a directory`);
   }
-  return path.posix.join(realParent, path.posix.basename(full));
+  const file = path.posix.join(dir, name);
+  const st = present ? lst(file) : undefined;
+  const bad = st && badFile(st);
+  if (bad) throw refuse(field, p, bad);
+  return file;
+}
+
+/**
+ * Create the missing directories above a confined file (mode `dirMode`), one at a time; a
+ * directory that turns out to be anything but a real directory is refused (code 7).
+ */
+export function makeParents(file: string, field: string, dirMode: number): void {
+  const missing: string[] = [];
+  for (let d = path.posix.dirname(file); !lst(d); d = path.posix.dirname(d)) {
+    missing.unshift(d);
+    if (d === '/') break;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d, dirMode);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const st = lst(d);
+    if (!st || st.isSymbolicLink() || !st.isDirectory()) throw refuse(field, file, `${d} was replaced by something that is not a directory`);
+  }
+}
+
+/** Open a confined file; the rules are checked again on the descriptor. Returns undefined when it does not exist (and `flags` lacks O_CREAT). */
+export function openConfined(file: string, field: string, flags: number, mode = 0o600): number | undefined {
+  let fd: number;
+  try {
+    // (libuv opens with O_CLOEXEC: the descriptor never reaches an IPAM plugin or ip)
+    fd = openSync(file, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw refuse(field, file, 'it is a symbolic link');
+    if (code === 'ENXIO') throw refuse(field, file, 'it exists and is not a regular file');
+    throw e;
+  }
+  try {
+    const bad = badFile(fstatSync(fd));
+    if (bad) throw refuse(field, file, bad);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** Read a confined file (at most `maxBytes`); undefined when it does not exist. */
+export function readConfined(file: string, field: string, maxBytes = 1 << 20): string | undefined {
+  const fd = openConfined(file, field, constants.O_RDONLY);
+  if (fd === undefined) return undefined;
+  try {
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) throw refuse(field, file, `it is larger than ${maxBytes} bytes`);
+    const buf = Buffer.alloc(size);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,6 +1,6 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
-import { confine, DEVINFO_DIRS } from '../config/paths.js';
+import { confine, DEVINFO_DIRS, makeParents, readConfined } from '../config/paths.js';
 import type { PciDevice } from '../device/classify.js';
 import { readAttr } from '../device/sysfs.js';
 import type { Logger } from '../log/logger.js';
@@ -108,9 +108,36 @@ export function serialize(d: DeviceInfo): string {
   return JSON.stringify(d);
 }
 
-/** Confine a CNIDeviceInfoFile path from the netconf to Multus' devinfo directories. */
+const FIELD = 'runtimeConfig.CNIDeviceInfoFile';
+
+/**
+ * Confine a CNIDeviceInfoFile path from the netconf to Multus' devinfo directories
+ * (config/paths.ts rules) and create its missing parent directories (0755).
+ */
 export function deviceInfoPath(host: Host, file: string): string {
-  return confine(host, file, DEVINFO_DIRS, 'runtimeConfig.CNIDeviceInfoFile', 0o755);
+  const p = confine(host, file, DEVINFO_DIRS, FIELD);
+  try {
+    makeParents(p, FIELD, 0o755);
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw new CniError(Code.DeviceInfoFailed, `cannot create the directory of device-info file ${file}: ${(e as Error).message}`);
+  }
+  return p;
+}
+
+/**
+ * What is at a confined device-info path now (Multus' copy of the device plugin's file), read
+ * under the path rules: a symlink, hard link, FIFO or device there is refused (code 7) instead of
+ * being followed — its content would be kept as "previous" and written back, mode 0444, by a
+ * rollback, and Multus would publish it in the pod's network-status.
+ */
+export function readDeviceInfo(path: string): string | undefined {
+  try {
+    return readConfined(path, FIELD, 64 * 1024);
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${path}: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -119,13 +146,8 @@ export function deviceInfoPath(host: Host, file: string): string {
  */
 export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: Logger): DeviceInfoState {
   const file = path;
-  let previous: string | undefined;
+  const previous = readDeviceInfo(path);
   let existing: DeviceInfo | undefined;
-  try {
-    previous = host.fs.readText(path);
-  } catch (e) {
-    throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${file}: ${(e as Error).message}`);
-  }
   if (previous !== undefined) {
     try {
       existing = JSON.parse(previous) as DeviceInfo;
@@ -135,8 +157,10 @@ export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: L
   }
   const info = buildDeviceInfo(dev, existing, findRepresentor(host, dev));
   try {
+    makeParents(path, FIELD, 0o755);
     host.fs.writeAtomic(path, serialize(info), 0o444);
   } catch (e) {
+    if (e instanceof CniError) throw e;
     throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${file}: ${(e as Error).message}`);
   }
   const st: DeviceInfoState = { path };

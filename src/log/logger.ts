@@ -70,6 +70,11 @@ export function fileLogger(path: string, level: LogLevel, bound: Record<string, 
   return new LineLogger(fd, NUM[level], bound, true);
 }
 
+/** Append to a descriptor the caller opened and vetted (config/paths.ts openConfined); closed by close(). */
+export function fdLogger(fd: number, level: LogLevel, bound: Record<string, unknown> = {}): Logger {
+  return new LineLogger(fd, NUM[level], bound, true);
+}
+
 export const nullLogger: Logger = {
   error() {}, warn() {}, info() {}, debug() {},
   child() { return nullLogger; },
