@@ -1,3 +1,5 @@
+import { realpathSync, statSync, type Stats } from 'node:fs';
+import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
 import type { CmdArgs } from '../cni/env.js';
 import { parseResult, type Result } from '../cni/result.js';
@@ -6,17 +8,69 @@ import type { Host } from '../sys/host.js';
 
 /**
  * Delegated IPAM: the plugin named by `ipam.type` is looked up in CNI_PATH only (the name was
- * checked to be a plain file name) and run with our environment, the command, and the netconf on
+ * checked to be a plain file name; relative CNI_PATH entries are ignored, see cni/env.ts; entries
+ * others than root can change are skipped, see untrustedPlugin) and run with our environment, the command, and the netconf on
  * stdin — as the reference ipam.ExecAdd does. Better than the reference: when the IPAM plugin
  * refuses the netconf's cniVersion (Debian's host-local stops at 1.0.0 while the netconf says
  * 1.1.0), its VERSION is asked and the call is retried with the highest version both speak.
  */
 export type IpamCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
 
+const EUID = process.geteuid?.() ?? 0;
+
+/** Why a file or directory could be changed by someone other than root (or us), or undefined. */
+function writableByOthers(st: Stats, stickyOk: boolean): string | undefined {
+  if (st.uid !== 0 && st.uid !== EUID) return `owned by uid ${st.uid}`;
+  const sticky = stickyOk && (st.mode & 0o1000) !== 0;
+  if (st.mode & 0o002 && !sticky) return 'writable by everyone';
+  if (st.mode & 0o020 && st.gid !== 0 && !sticky) return `writable by group ${st.gid}`;
+  return undefined;
+}
+
+function chain(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = path.posix.normalize(dir); ; d = path.posix.dirname(d)) {
+    out.push(d);
+    if (d === '/') return out;
+  }
+}
+
+/**
+ * A plugin we run as root must be a regular file that only root can change, in directories only
+ * root can change — the CNI_PATH entry as given, its real path and the real file's directory, and
+ * every directory above them (sticky ones like /tmp allowed above, not as the plugin's own
+ * directory). Otherwise anyone who can write there chooses what runs as root. Returns why not.
+ */
+export function untrustedPlugin(dir: string, file: string): string | undefined {
+  try {
+    const real = realpathSync(file);
+    const st = statSync(real);
+    if (!st.isFile()) return `${real} is not a regular file`;
+    const w = writableByOthers(st, false);
+    if (w) return `${real} is ${w}`;
+    const own = new Set([path.posix.normalize(dir), realpathSync(dir), path.posix.dirname(real)]);
+    const dirs = new Set([...own].flatMap(chain));
+    for (const d of dirs) {
+      const why = writableByOthers(statSync(d), !own.has(d));
+      if (why) return `${d} is ${why}`;
+    }
+    return undefined;
+  } catch (e) {
+    return `it cannot be checked: ${(e as Error).message}`;
+  }
+}
+
 export function findPlugin(host: Host, type: string, path: readonly string[]): string {
+  const refused: string[] = [];
   for (const dir of path) {
     const p = `${dir}/${type}`;
-    if (host.fs.exists(p) && !host.fs.isDir(p)) return p;
+    if (!host.fs.exists(p) || host.fs.isDir(p)) continue;
+    const why = untrustedPlugin(dir, p);
+    if (!why) return p;
+    refused.push(`${p} (${why})`);
+  }
+  if (refused.length > 0) {
+    throw new CniError(Code.InvalidEnv, `IPAM plugin ${JSON.stringify(type)} is not run from CNI_PATH entries that others than root can change: ${refused.join('; ')}`);
   }
   throw new CniError(Code.IpamFailed, `IPAM plugin ${JSON.stringify(type)} not found in CNI_PATH (${path.join(':') || 'empty'}): install it next to dpdk-cni`);
 }
