@@ -93,6 +93,8 @@ function readJson<T>(host: Host, file: string): T | undefined {
   try {
     text = host.fs.readText(file);
   } catch (e) {
+    // a name too long to exist was never written (saveState refuses it): nothing to read
+    if ((e as NodeJS.ErrnoException).code === 'ENAMETOOLONG') return undefined;
     throw new CniError(Code.StateFailed, `cannot read ${file}: ${(e as Error).message}`);
   }
   if (text === undefined) return undefined;
@@ -133,7 +135,15 @@ export function loadState(host: Host, k: AttachmentKey): AttachmentState | undef
 }
 
 export function saveState(host: Host, s: AttachmentState): void {
-  writeJson(host, attachmentFile(host, s.key), s);
+  const file = attachmentFile(host, s.key);
+  const name = file.slice(file.lastIndexOf('/') + 1);
+  if (Buffer.byteLength(name) > 255) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `network name ${JSON.stringify(s.key.net.length > 40 ? `${s.key.net.slice(0, 37)}...` : s.key.net)}, container ID and interface name are too long together for a state file name (${Buffer.byteLength(name)} bytes, at most 255): use a shorter network "name"`,
+    );
+  }
+  writeJson(host, file, s);
 }
 
 export function removeState(host: Host, k: AttachmentKey): void {
