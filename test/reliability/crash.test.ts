@@ -132,7 +132,7 @@ for (const mode of MODES) {
 }
 
 describe.runIf(process.getuid?.() === 0)('crash consistency (SIGKILL at every step of ADD and DEL)', () => {
-  it.each(cases)('%s: %s killed at %s, then %s → host exactly as before', async (mode, phase, at, follow) => {
+  it.concurrent.each(cases)('%s: %s killed at %s, then %s → host exactly as before', async (mode, phase, at, follow) => {
     const o = await scenario(mode, phase, at, follow);
     expect(o.problems).toEqual([]);
     expect(o.crashed).toBe(true);

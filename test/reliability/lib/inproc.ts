@@ -15,8 +15,19 @@ import { handlers } from '../../../src/commands/index.js';
 import { openLogger } from '../../../src/log/open.js';
 import { CNI_PLUGINS, type CniCall, type RunResult } from '../../helpers/cni.js';
 
-const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+const require = createRequire(import.meta.url);
+const fs = require('node:fs') as typeof import('node:fs');
+const cp = require('node:child_process') as typeof import('node:child_process');
 const realWriteSync = fs.writeSync;
+const realSpawnSync = cp.spawnSync;
+
+/** A program the plugin ran during one in-process call. */
+export interface Spawned {
+  file: string;
+  args: string[];
+  code: number | null;
+}
+let spawned: Spawned[] | undefined;
 let stderrBuf: string[] | undefined;
 let stdoutLeak: string[] = [];
 let installed = false;
@@ -31,6 +42,11 @@ function install(): void {
       return typeof data === 'string' ? Buffer.byteLength(data) : (data as Uint8Array).byteLength;
     }
     return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
+  };
+  (cp as { spawnSync: unknown }).spawnSync = function (file: string, args: readonly string[], opts: unknown) {
+    const r = (realSpawnSync as (...a: unknown[]) => ReturnType<typeof realSpawnSync>)(file, args, opts);
+    spawned?.push({ file, args: [...(args ?? [])], code: r.status });
+    return r;
   };
   syncBuiltinESMExports();
 }
@@ -60,13 +76,28 @@ export interface InprocResult extends RunResult {
   /** bytes runCni itself wrote to fd 1 (must stay empty) */
   leakedStdout: string;
   ms: number;
+  /** the programs it ran (ip, nsenter, IPAM plugins) */
+  spawned: Spawned[];
 }
 
-/** Call runCni with a raw env (fuzzing) or a CniCall. Never throws unless runCni does. */
-export async function runRaw(env: NodeJS.ProcessEnv, stdin: string): Promise<InprocResult> {
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Call runCni with a raw env (fuzzing) or a CniCall. Never throws unless runCni does. Calls are
+ * serialised: the fd capture is per call, and a runtime runs one plugin process per call anyway.
+ */
+export function runRaw(env: NodeJS.ProcessEnv, stdin: string): Promise<InprocResult> {
+  const next = queue.then(() => runOne(env, stdin));
+  queue = next.catch(() => undefined);
+  return next;
+}
+
+async function runOne(env: NodeJS.ProcessEnv, stdin: string): Promise<InprocResult> {
   install();
   stderrBuf = [];
   stdoutLeak = [];
+  spawned = [];
+  const ran = spawned;
   const t0 = performance.now();
   try {
     const out = await runCni(env, handlers, () => stdin, openLogger);
@@ -76,9 +107,10 @@ export async function runRaw(env: NodeJS.ProcessEnv, stdin: string): Promise<Inp
     } catch {
       json = undefined;
     }
-    return { code: out.exitCode, stdout: out.stdout, stderr: stderrBuf.join(''), json, leakedStdout: stdoutLeak.join(''), ms: performance.now() - t0 };
+    return { code: out.exitCode, stdout: out.stdout, stderr: stderrBuf.join(''), json, leakedStdout: stdoutLeak.join(''), ms: performance.now() - t0, spawned: ran };
   } finally {
     stderrBuf = undefined;
+    spawned = undefined;
   }
 }
 

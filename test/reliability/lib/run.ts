@@ -29,9 +29,14 @@ export interface ExecResult extends RunResult {
 
 /** The built executable, asynchronously (so several can run at once), with its exit signal. */
 export function spawnCni(c: CniCall, timeoutMs = 60_000): Promise<ExecResult> {
+  return spawnRaw(c.bin ?? BIN, cniEnv(c), c.stdin ?? (c.conf === undefined ? '' : JSON.stringify(c.conf)), timeoutMs);
+}
+
+/** Any program with exactly this environment and stdin (fuzzing). */
+export function spawnRaw(file: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs = 60_000, cwd?: string): Promise<ExecResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const p = spawn(c.bin ?? BIN, [], { env: cniEnv(c) });
+    const p = spawn(file, [], { env, cwd });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
@@ -48,7 +53,7 @@ export function spawnCni(c: CniCall, timeoutMs = 60_000): Promise<ExecResult> {
       }
       resolve({ code: code ?? -1, signal, stdout, stderr, json, ms: performance.now() - t0 });
     });
-    p.stdin.end(c.stdin ?? (c.conf === undefined ? '' : JSON.stringify(c.conf)));
+    p.stdin.end(stdin);
   });
 }
 

@@ -77,6 +77,7 @@ export interface Snapshot {
 }
 
 export type Mode = 'dpdk' | 'netdev';
+let nextBus = 0;
 
 export class World {
   readonly id = randomBytes(3).toString('hex');
@@ -103,8 +104,10 @@ export class World {
       const vfs = this.node.sriovPf('0000:3b:00.0', { netdev: `pf${this.id}`, numVfs: 2, mtu: 9000 });
       this.pci = vfs[1] as string;
     } else {
-      // a PF-less kernel NIC (virtio-net-pci) whose netdev is a real veth end in the host
-      this.pci = '0000:00:10.0';
+      // a PF-less kernel NIC (virtio-net-pci) whose netdev is a real veth end in the host; a bus
+      // of its own, because the temporary name a netdev gets while it moves comes from the PCI
+      // address and every simulated node here shares one kernel
+      this.pci = `0000:${(0x10 + (nextBus++ % 0xe0)).toString(16)}:10.0`;
       this.vfName = `rv${this.id}`;
       const park = this.netns('park');
       this.parked.push(park);
