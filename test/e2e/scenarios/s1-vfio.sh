@@ -48,6 +48,16 @@ s1_run() {
   expect_eq "device-info files are read-only (0444), as Multus' helpers write them" "$(stat -c %a "$diA" "$diB" | tr '\n' ' ')" "444 444 "
   expect_eq "state on disk: both attachments and both allocation markers" "$(state_list)" \
     "${state0}attachments/$S1_NET@$CID@net1.json attachments/$S1_NET@$CID@net2.json devices/$S1_A.json devices/$S1_B.json "
+  ip netns add s1other
+  CID=e2e-s1-$want-other NETNS=/run/netns/s1other IFNAME=net1
+  local diO; diO=$(devinfo_path $S1_NET $CID net1)
+  cni_fails "ADD of $S1_A to a second live pod is refused (device busy)" ADD \
+    "$(conf $S1_NET $S1_A "{runtimeConfig: {CNIDeviceInfoFile: \"$diO\"}}")" "already allocated to container e2e-s1-$want "
+  check "the refused pod got no device-info file" test ! -e "$diO"
+  expect_eq "the refused ADD left the first pod's device-info and state alone" "$(cat "$diA" 2>&1) $(state_list)" \
+    "{\"type\":\"pci\",\"version\":\"1.1.0\",\"pci\":{\"pci-address\":\"$S1_A\"}} ${state0}attachments/$S1_NET@e2e-s1-$want@net1.json attachments/$S1_NET@e2e-s1-$want@net2.json devices/$S1_A.json devices/$S1_B.json "
+  ip netns del s1other
+  CID=e2e-s1-$want NETNS=/run/netns/s1pod
   IFNAME=net1; cni_ok "CHECK net1 passes" CHECK "$cA"
   IFNAME=net2; cni_ok "CHECK net2 passes" CHECK "$cB"
 
@@ -88,5 +98,5 @@ s1_run() {
   expect_eq "no attachment state or allocation marker left" "$(state_list)" "$state0"
 }
 
-cleanup_s1_vfio_iommu() { ip netns del s1pod 2>/dev/null; }
-cleanup_s1_vfio_noiommu() { ip netns del s1pod 2>/dev/null; }
+cleanup_s1_vfio_iommu() { ip netns del s1pod 2>/dev/null; ip netns del s1other 2>/dev/null; }
+cleanup_s1_vfio_noiommu() { ip netns del s1pod 2>/dev/null; ip netns del s1other 2>/dev/null; }
