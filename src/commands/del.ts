@@ -2,7 +2,7 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Handler } from '../cni/skel.js';
 import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
-import { loadState, removeMarker } from '../state/store.js';
+import { loadState, removeMarker, removeState } from '../state/store.js';
 import { keyOf, lockDevice, release, step } from './common.js';
 
 /**
@@ -16,6 +16,7 @@ export const del: Handler = async (ctx) => {
   const found = loadState(host, key);
   if (!found) {
     log.info('no saved state for this attachment: nothing to restore (ADD failed earlier, or DEL repeated)');
+    removeState(host, key); // clears the temp file of a write-ahead that was killed before its rename
     if (conf.ipam) {
       try {
         execIpam(host, 'DEL', conf.ipam.type, args, conf.raw);

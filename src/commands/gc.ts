@@ -2,8 +2,9 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Handler } from '../cni/skel.js';
 import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
-import { listMarkers, listStates, loadMarker, loadState, removeMarker, sameKey } from '../state/store.js';
+import { listMarkers, listStates, loadMarker, loadState, removeMarker, sameKey, sweepStateDirs } from '../state/store.js';
 import { lockDevice, release } from './common.js';
+import { acquireLock } from '../sys/lock.js';
 
 /**
  * GC: every saved attachment of this network that is not in cni.dev/valid-attachments is released
@@ -17,6 +18,14 @@ export const gc: Handler = async (ctx) => {
   const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
   const problems: string[] = [];
   let released = 0;
+  const swept = await sweepStateDirs(host, async (pci) => {
+    try {
+      return await acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs: 0 });
+    } catch {
+      return undefined; // a live ADD/DEL holds it: its temp file is not a leftover
+    }
+  });
+  if (swept > 0) log.info('GC: removed temp files left by killed writes', { count: swept });
   for (const s of listStates(host)) {
     if (s.key.net !== conf.name || valid.has(`${s.key.containerID}\0${s.key.ifname}`)) continue;
     const lock = await lockDevice(host, s.pci);

@@ -5,6 +5,8 @@ import type { VdpaInfo } from '../device/vdpa.js';
 import type { VfSettings, VfState } from '../net/vf.js';
 import type { Result } from '../cni/result.js';
 
+import { isBdf } from '../device/pci.js';
+
 export const STATE_DIR = '/var/lib/cni/dpdk-cni';
 
 export interface AttachmentKey {
@@ -116,20 +118,48 @@ function writeJson(host: Host, file: string, v: unknown): void {
 }
 
 /**
- * Temp files of atomic writes that a killed process left in the state directories: swept once per
- * process and root, before the first read (Fs.sweepTmp says when one counts as abandoned). Writes
- * and removals sweep their own directory as well, so none accumulate.
+ * GC: remove the temp files of atomic writes that killed processes left in the state directories.
+ * ADD and DEL never scan a directory (their cost must not grow with the number of attachments);
+ * each write or removal deletes its own file's leftover. A temp file is removed only while its
+ * device's lock can be had (so a live writer's is never touched, even if a runtime runs GC
+ * concurrently with ADD against the spec); one whose device cannot be told is removed once older
+ * than STALE_TMP_MS.
  */
-const swept = new Set<string>();
-function sweepOnce(host: Host): void {
-  if (swept.has(host.root)) return;
-  swept.add(host.root);
-  host.fs.sweepTmp(host.p(`${STATE_DIR}/attachments`));
-  host.fs.sweepTmp(host.p(`${STATE_DIR}/devices`));
+export const STALE_TMP_MS = 60_000;
+
+export async function sweepStateDirs(host: Host, tryLock: (pci: string) => Promise<{ release(): void } | undefined>): Promise<number> {
+  let n = 0;
+  for (const sub of ['attachments', 'devices']) {
+    const dir = host.p(`${STATE_DIR}/${sub}`);
+    for (const name of host.fs.readdir(dir)) {
+      if (!/^\..+\.tmp$/.test(name)) continue;
+      const file = `${dir}/${name}`;
+      let pci: string | undefined;
+      if (sub === 'devices') pci = /^\.(.+)\.json\.tmp$/.exec(name)?.[1];
+      else {
+        try {
+          pci = (JSON.parse(host.fs.readText(file) ?? '') as { pci?: unknown }).pci as string | undefined;
+        } catch {
+          pci = undefined;
+        }
+      }
+      if (typeof pci === 'string' && isBdf(pci)) {
+        const lock = await tryLock(pci.toLowerCase());
+        if (!lock) continue;
+        try {
+          if (host.fs.remove(file)) n++;
+        } finally {
+          lock.release();
+        }
+      } else if (host.fs.ageMs(file) > STALE_TMP_MS && host.fs.remove(file)) {
+        n++;
+      }
+    }
+  }
+  return n;
 }
 
 export function loadState(host: Host, k: AttachmentKey): AttachmentState | undefined {
-  sweepOnce(host);
   const s = readJson<AttachmentState>(host, attachmentFile(host, k));
   return s && s.version === 1 && typeof s.pci === 'string' ? s : undefined;
 }
@@ -167,7 +197,6 @@ export function removeMarker(host: Host, pci: string, k: AttachmentKey): void {
 
 /** All allocation markers, by PCI address (GC). */
 export function listMarkers(host: Host): Array<{ pci: string; marker: Marker }> {
-  sweepOnce(host);
   const dir = host.p(`${STATE_DIR}/devices`);
   const out: Array<{ pci: string; marker: Marker }> = [];
   for (const f of host.fs.readdir(dir)) {
@@ -181,7 +210,6 @@ export function listMarkers(host: Host): Array<{ pci: string; marker: Marker }> 
 
 /** All saved attachments (GC, doctor). */
 export function listStates(host: Host): AttachmentState[] {
-  sweepOnce(host);
   const dir = host.p(`${STATE_DIR}/attachments`);
   const out: AttachmentState[] = [];
   for (const f of host.fs.readdir(dir)) {
@@ -195,7 +223,7 @@ export function listStates(host: Host): AttachmentState[] {
 export function stateDirUsable(host: Host): string | undefined {
   try {
     ensureDirs(host);
-    const probe = host.p(`${STATE_DIR}/.status-probe`);
+    const probe = host.p(`${STATE_DIR}/.status-probe.${process.pid}`);
     host.fs.writeAtomic(probe, 'ok', 0o600);
     host.fs.remove(probe);
     return undefined;

@@ -13,45 +13,30 @@ export interface Fs {
   writeAtomic(p: string, data: string, mode: number): void;
   mkdirp(p: string, mode: number): void;
   remove(p: string): boolean;
-  /** Remove temp files of writeAtomic() whose writer is gone; returns how many. */
-  sweepTmp(dir: string): number;
+  /** Milliseconds since the file was last modified (Infinity when it does not exist). */
+  ageMs(p: string): number;
 }
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
 }
 
-let tmpSeq = 0;
-
 /**
- * Temp files of writeAtomic() are `.<name>.<pidns>-<pid>.<seq>.tmp`. A writer killed between
- * creating one and renaming it (SIGKILL, OOM, node power loss) leaves it behind, so the next
- * write or removal in that directory sweeps the ones whose writer is provably gone: same PID
- * namespace and the PID no longer exists. A temp file from another PID namespace (a runtime in a
- * container) or of a reused PID is removed once it is older than STALE_TMP_MS: no live writer
- * keeps one that long (open, write, fsync, rename are one synchronous sequence).
+ * writeAtomic() writes `<dir>/.<name>.tmp`, fsyncs it and renames it over `<name>`. Every writer of
+ * a given file holds that device's lock, so one temp name per file is enough. A writer killed
+ * between creating and renaming it (SIGKILL, OOM) leaves it behind: the next write or removal of
+ * the same file deletes it (O(1), no directory scan on the CNI hot path), and GC sweeps the
+ * state directories (the runtime never runs GC concurrently with ADD or DEL). At most one temp
+ * file can exist per state file, so they cannot accumulate.
  */
-export const STALE_TMP_MS = 10 * 60_000;
-// `.<name>.<pidns>-<pid>.<seq>.tmp`; the older `.<name>.<pid>.<seq>.tmp` form is judged by age only
-const TMP_RE = /^\..+\.(?:(\d+)-)?(\d+)\.\d+\.tmp$/;
-let pidNs: string | undefined;
-/** Our PID namespace's inode number ('0' when /proc cannot say). */
-function myPidNs(): string {
-  if (pidNs === undefined) {
-    try {
-      pidNs = /\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/pid', 'utf8'))?.[1] ?? '0';
-    } catch {
-      pidNs = '0';
-    }
-  }
-  return pidNs;
+export function tmpPathOf(p: string): string {
+  return path.join(path.dirname(p), `.${path.basename(p)}.tmp`);
 }
-function pidAlive(pid: number): boolean {
+function unlinkQuiet(p: string): void {
   try {
-    process.kill(pid, 0);
-    return true;
+    fs.unlinkSync(p);
   } catch (e) {
-    return errno(e) === 'EPERM';
+    if (errno(e) !== 'ENOENT') throw e;
   }
 }
 
@@ -97,8 +82,8 @@ export const realFs: Fs = {
   },
   /** temp file in the same directory + fsync + rename: readers see the old or the new file. */
   writeAtomic(p, data, mode) {
-    const dir = path.dirname(p);
-    const tmp = path.join(dir, `.${path.basename(p)}.${myPidNs()}-${process.pid}.${++tmpSeq}.tmp`);
+    const tmp = tmpPathOf(p);
+    unlinkQuiet(tmp); // left by a writer of this file that was killed
     const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
     try {
       fs.writeSync(fd, data);
@@ -117,7 +102,6 @@ export const realFs: Fs = {
       fs.rmSync(tmp, { force: true });
       throw e;
     }
-    realFs.sweepTmp(dir);
   },
   mkdirp(p, mode) {
     fs.mkdirSync(p, { recursive: true, mode });
@@ -130,32 +114,14 @@ export const realFs: Fs = {
     } catch (e) {
       if (errno(e) !== 'ENOENT') throw e;
     }
-    realFs.sweepTmp(path.dirname(p));
+    unlinkQuiet(tmpPathOf(p));
     return removed;
   },
-  sweepTmp(dir) {
-    let names: string[];
+  ageMs(p) {
     try {
-      names = fs.readdirSync(dir);
+      return Date.now() - fs.lstatSync(p).mtimeMs;
     } catch {
-      return 0;
+      return Number.POSITIVE_INFINITY;
     }
-    let n = 0;
-    const ns = myPidNs();
-    for (const name of names) {
-      const m = TMP_RE.exec(name);
-      if (!m) continue;
-      const file = path.join(dir, name);
-      try {
-        const gone = (m[1] === ns && ns !== '0' && !pidAlive(Number(m[2]))) || Date.now() - fs.lstatSync(file).mtimeMs > STALE_TMP_MS;
-        if (gone) {
-          fs.unlinkSync(file);
-          n++;
-        }
-      } catch {
-        /* raced with its writer or another sweeper: either way it is not ours to worry about */
-      }
-    }
-    return n;
   },
 };

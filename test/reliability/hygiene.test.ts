@@ -70,7 +70,7 @@ describe('file modes of everything the plugin creates', () => {
 });
 
 describe('temp files of the atomic writer', () => {
-  it('killed writes leave a temp file each, the next calls sweep them: they cannot accumulate', async () => {
+  it('killed writes leave at most one temp file per state file; the same attachment\'s DEL or one GC removes them', async () => {
     // every atomic write of ADD in turn: state "adding", marker, device-info, state "added"
     const steps = ['fs:tmp-written#1', 'fs:tmp-written#2', 'fs:tmp-written#3', 'fs:tmp-written#4'];
     let crashed = 0;
@@ -80,40 +80,47 @@ describe('temp files of the atomic writer', () => {
       const r = await spawnCni({ command: 'ADD', conf: c, containerId: `p${i}`, netns: LIVE, root: node.root, bin: TEST_BIN, env: { DPDK_CNI_TEST_CRASH_AT: steps[i % 4]! } });
       if (r.signal === 'SIGKILL') crashed++;
       const n = tmpFiles(at('var')).length;
-      expect(n, `after killed write ${i + 1}`).toBeGreaterThanOrEqual(1); // the one this crash left
+      expect(n, `after killed write ${i + 1}`).toBe(Math.min(i + 1, 4)); // one per killed write; each DEL below removes its own
       most = Math.max(most, n);
+      if (i >= 3) {
+        // the runtime's DEL for an attachment whose ADD was killed four calls ago clears its leftovers
+        const j = i - 3;
+        const d = await spawnCni({ command: 'DEL', conf: conf({ deviceID: vfs[j], runtimeConfig: { CNIDeviceInfoFile: `${DI}/hyg-p${j}_net1` } }), containerId: `p${j}`, netns: LIVE, root: node.root });
+        expect(d.code, d.stdout).toBe(0);
+      }
     }
     expect(crashed).toBe(20);
-    expect(most).toBeLessThanOrEqual(2); // the state dirs are swept by every call, the device-info dir by every write there
+    expect(most).toBeLessThanOrEqual(4);
     const gc = await spawnCni({ command: 'GC', conf: { ...conf(), 'cni.dev/valid-attachments': [] }, root: node.root });
     expect(gc.code, gc.stdout).toBe(0);
     expect(tmpFiles(at('var'))).toEqual([]);
     expect(readdirSync(at('var/lib/cni/dpdk-cni/attachments'))).toEqual([]);
     expect(readdirSync(at('var/lib/cni/dpdk-cni/devices'))).toEqual([]);
-    rows.push({ check: 'temp files present at once over 20 killed writes; after one GC', umask: '', expected: '<= 2; 0', measured: `${most}; ${tmpFiles(at('var')).length}` });
+    rows.push({ check: 'temp files present at once over 20 killed writes (DEL after each); after one GC', umask: '', expected: '<= 4; 0', measured: `${most}; ${tmpFiles(at('var')).length}` });
   });
 
-  it('the sweep removes only abandoned temp files: a live writer\'s and a fresh foreign one stay', async () => {
+  it('ADD and DEL never scan the state directories (cost flat in the number of attachments); GC sweeps leftovers it can prove dead', async () => {
     const d = at('var/lib/cni/dpdk-cni/devices');
-    const myNs = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1]!;
     await spawnCni({ command: 'ADD', conf: conf(), netns: LIVE, root: node.root });
-    const old = Date.now() / 1000 - 11 * 60;
-    const files: Record<string, { mtime?: number; stays: boolean }> = {
-      [`.a.json.${myNs}-${process.pid}.1.tmp`]: { stays: true }, // a live writer (this process)
-      [`.b.json.${myNs}-999999999.1.tmp`]: { stays: false }, // writer gone (no such pid)
-      [`.c.json.1-12345.1.tmp`]: { stays: true }, // another PID namespace, fresh
-      [`.d.json.1-12345.1.tmp`]: { mtime: old, stays: false }, // another PID namespace, 11 min old
-      [`.e.json.12345.1.tmp`]: { stays: true }, // old name format, fresh
-      [`.f.json.12345.1.tmp`]: { mtime: old, stays: false }, // old name format, 11 min old
-      ['.g.json.tmp']: { mtime: old, stays: true }, // not ours
+    const old = Date.now() / 1000 - 2 * 60;
+    const strays: Record<string, { mtime?: number; afterGc: boolean }> = {
+      [`.${vfs[7]}.json.tmp`]: { afterGc: false }, // a killed marker write: its device's lock is free
+      '.x.json.4026531836-999999999.1.tmp': { mtime: old, afterGc: false }, // unknown device, 2 min old
+      '.y.json.tmp': { afterGc: true }, // unknown device, fresh: could belong to a live writer
     };
-    for (const [f, o] of Object.entries(files)) {
+    for (const [f, o] of Object.entries(strays)) {
       writeFileSync(join(d, f), 'x');
       if (o.mtime) utimesSync(join(d, f), o.mtime, o.mtime);
     }
+    const other = await spawnCni({ command: 'ADD', conf: conf({ deviceID: vfs[5] }), containerId: 'other', netns: LIVE, root: node.root });
+    expect(other.code, other.stdout).toBe(0);
     const del = await spawnCni({ command: 'DEL', conf: conf(), netns: LIVE, root: node.root });
     expect(del.code).toBe(0);
-    expect(readdirSync(d).sort()).toEqual(Object.entries(files).filter(([, o]) => o.stays).map(([f]) => f).sort());
+    for (const f of Object.keys(strays)) expect(existsSync(join(d, f)), `${f} untouched by ADD/DEL of other files`).toBe(true);
+    const gc = await spawnCni({ command: 'GC', conf: { ...conf(), 'cni.dev/valid-attachments': [{ containerID: 'other', ifname: 'net1' }] }, root: node.root });
+    expect(gc.code, gc.stdout).toBe(0);
+    for (const [f, o] of Object.entries(strays)) expect(existsSync(join(d, f)), `${f} after GC`).toBe(o.afterGc);
+    expect(readdirSync(d).filter((f) => !f.startsWith('.'))).toEqual([`${vfs[5]}.json`]);
   });
 });
 
