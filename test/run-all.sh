@@ -14,6 +14,7 @@ npx tsc --noEmit -p .
 npx vitest run                      # unit, integration (against the bundle), reliability
 # the integration suite again, against the single executable users install
 DPDK_CNI_BIN="$PWD/dist/dpdk-cni-linux-x64" npx vitest run test/integration
-if [ -f test/e2e/run.sh ]; then
-  bash test/e2e/run.sh
-fi
+# QEMU guest with real vfio-pci, vDPA and netdevsim devices (docs/e2e.md)
+bash test/e2e/run.sh
+# the node tools (bind/unbind with real effect, doctor) in the same kind of guest
+VMH_TIMEOUT=900 bash test/e2e/vm/vm-run.sh test/e2e/vm/checks/tools.sh
