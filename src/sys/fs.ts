@@ -32,11 +32,15 @@ function errno(e: unknown): string | undefined {
 export function tmpPathOf(p: string): string {
   return path.join(path.dirname(p), `.${path.basename(p)}.tmp`);
 }
+/** A file that is not there, or whose name is too long to exist. */
+function absent(e: unknown): boolean {
+  return errno(e) === 'ENOENT' || errno(e) === 'ENAMETOOLONG';
+}
 function unlinkQuiet(p: string): void {
   try {
     fs.unlinkSync(p);
   } catch (e) {
-    if (errno(e) !== 'ENOENT') throw e;
+    if (!absent(e)) throw e;
   }
 }
 
@@ -112,7 +116,7 @@ export const realFs: Fs = {
       fs.unlinkSync(p);
       removed = true;
     } catch (e) {
-      if (errno(e) !== 'ENOENT') throw e;
+      if (!absent(e)) throw e;
     }
     unlinkQuiet(tmpPathOf(p));
     return removed;
