@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { REPO } from '../../helpers/cni.js';
 
 export type Row = Record<string, string | number>;
@@ -25,12 +26,13 @@ export function table(title: string, rows: Row[]): string {
 }
 
 export function report(part: string, title: string, rows: Row[], extra: Record<string, unknown> = {}): void {
-  const text = table(title, rows);
+  const load = loadavg().map((x) => x.toFixed(1)).join(' ');
+  const text = `${table(title, rows)}(${cpus().length} CPUs, load average ${load})\n`;
   console.log(`\n${text}`);
   try {
     const dir = join(REPO, 'dist/reliability');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${part}.json`), `${JSON.stringify({ part, title, when: new Date().toISOString(), rows, ...extra }, null, 2)}\n`);
+    writeFileSync(join(dir, `${part}.json`), `${JSON.stringify({ part, title, when: new Date().toISOString(), loadavg: load, rows, ...extra }, null, 2)}\n`);
   } catch {
     /* the table on the console is the report; the file is a convenience */
   }
