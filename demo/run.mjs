@@ -97,11 +97,13 @@ try {
       const kvf = vfs[5];
       node.bind(kvf, 'iavf');
       node.netdev(kvf, vfnet, { mac: '02:00:00:00:aa:01' });
+      const haveIpam = existsSync('/usr/lib/cni/host-local');
+      if (!haveIpam) console.log('  (no /usr/lib/cni/host-local: install containernetworking-plugins to see IPAM too; running without it)');
       const conf = { cniVersion: '1.1.0', name: 'kernel-vf', type: 'dpdk-cni', deviceID: kvf, mtu: 1400,
-        ipam: { type: 'host-local', subnet: '10.56.0.0/24', dataDir: join(root, 'ipam') } };
+        ...(haveIpam ? { ipam: { type: 'host-local', subnet: '10.56.0.0/24', dataDir: join(root, 'ipam') } } : {}) };
       const opts = { netns: `/run/netns/${pod}` };
       const a = cni('ADD', conf, opts);
-      expect(a.status === 0, 'ADD moved the VF netdev into the pod as net1 with 10.56.0.2/24 and MTU 1400');
+      expect(a.status === 0, `ADD moved the VF netdev into the pod as net1 with MTU 1400${haveIpam ? ' and 10.56.0.2/24' : ''}`);
       console.log(`  in the pod: ${sh('ip', '-n', pod, '-br', 'addr', 'show', 'dev', 'net1').stdout.trim()}`);
       expect(cni('CHECK', { ...conf, prevResult: JSON.parse(a.stdout) }, opts).status === 0, 'CHECK verified name, MAC, MTU, up and address in the pod');
       expect(cni('DEL', conf, opts).status === 0, 'DEL moved it back');
