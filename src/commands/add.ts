@@ -4,7 +4,7 @@ import { emptyResult, parseResult, type Interface, type Result } from '../cni/re
 import { classify, type PciDevice } from '../device/classify.js';
 import { readInt, pciDir } from '../device/sysfs.js';
 import { execIpam } from '../ipam/ipam.js';
-import { ipJson, ipRun, showLink } from '../net/iproute.js';
+import { ipJson, ipRun, listLinks, type LinkInfo } from '../net/iproute.js';
 import { moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
 import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
 import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
@@ -129,13 +129,14 @@ export const add: Handler = async (ctx) => {
     }
     let netdev: NetdevState | undefined;
     if (kernel && dev.netdev) {
-      const l = showLink(host, dev.netdev);
+      const hostLinks = listLinks(host) ?? [];
+      const l = hostLinks.find((x) => x.ifname === dev.netdev);
       if (!l) throw new CniError(Code.DeviceNotFound, `netdev ${dev.netdev} of ${pci} is not in the host network namespace (still in another pod?)`);
       if (podHasLink(host, args.netns, args.ifName)) {
         throw new CniError(Code.NetnsFailed, `interface ${args.ifName} already exists in the pod network namespace ${args.netns}`);
       }
       netdev = {
-        hostName: l.ifname, origMac: l.mac, origMtu: l.mtu, wasUp: l.up, tmpName: tmpNameFor(pci),
+        hostName: l.ifname, origMac: l.mac, origMtu: l.mtu, wasUp: l.up, tmpName: freeTmpName(pci, hostLinks),
         podName: args.ifName, mac: p.netdevMac ?? l.mac, mtu: conf.mtu ?? l.mtu,
       };
     }
@@ -224,6 +225,17 @@ export const add: Handler = async (ctx) => {
     lock.release();
   }
 };
+
+/**
+ * The device's temporary name while it moves: derived from its PCI address (so recovery can
+ * recognise it), unless a foreign link already holds that name in the host (then a unique one;
+ * the state records whichever was used).
+ */
+function freeTmpName(pci: string, hostLinks: LinkInfo[]): string {
+  const taken = (n: string) => hostLinks.some((x) => x.ifname === n || x.altnames.includes(n));
+  const name = tmpNameFor(pci);
+  return taken(name) ? tmpNameFor(`${pci}/${process.pid}/${Date.now()}`) : name;
+}
 
 function nonZero(mac: string | undefined): string | undefined {
   return mac && !/^(00:){5}00$/.test(mac) ? mac : undefined;

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../sim/simnode.mjs';
 import { cni, isRoot, sh, tempDir, TEST_BIN, type CniCall } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
+import { tmpNameFor } from '../../src/net/netdev.js';
 
 /**
  * Netdevice mode with real network namespaces: a veth end in the host stands in for the VF's (or
@@ -151,6 +152,18 @@ describe.runIf(isRoot)('netdevice mode (root)', () => {
     expect(call({ command: 'ADD', conf: conf() }).code).toBe(0);
     expect(call({ command: 'DEL', conf: conf(), netns: '' }).code).toBe(0);
     expect(hostLink()).toMatchObject({ ifname: vfname, mtu: 1500 });
+  });
+
+  it('a foreign link holding the device\'s temporary name (e.g. left by a crash) does not block ADD or DEL', () => {
+    const squatter = tmpNameFor(PCI);
+    sh('ip', ['link', 'add', squatter, 'type', 'veth', 'peer', 'name', `q${net.id}`]);
+    net.links.push(squatter);
+    const add = call({ command: 'ADD', conf: conf() });
+    expect(add.code, add.stdout).toBe(0);
+    expect(net.link('net1', pod)).toBeDefined();
+    expect(call({ command: 'DEL', conf: conf() }).code).toBe(0);
+    expect(hostLink()).toMatchObject({ ifname: vfname, address: '02:00:00:00:10:01', mtu: 1500 });
+    expect(net.link(squatter)).toBeDefined();
   });
 
   it('MAC priority: runtimeConfig.mac > CNI_ARGS MAC > netconf mac', () => {
