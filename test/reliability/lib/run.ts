@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { BIN as DIST_BIN, TEST_BIN as DIST_TEST_BIN, type CniCall, type RunResult } from '../../helpers/cni.js';
 import { cniEnv, inproc } from './inproc.js';
 import { scratchBase } from './world.js';
@@ -11,7 +12,8 @@ import { scratchBase } from './world.js';
  */
 function privateCopy(src: string, tag: string): string {
   const dir = mkdtempSync(join(scratchBase(), `dpdk-cni-bin-${tag}-`));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  // removed when the test file that imported this module is done (vitest workers may not emit 'exit')
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const dst = join(dir, 'dpdk-cni');
   copyFileSync(src, dst);
   writeFileSync(join(dir, 'package.json'), '{"type":"commonjs"}\n');

@@ -78,6 +78,7 @@ export interface Snapshot {
 
 export type Mode = 'dpdk' | 'netdev';
 let nextBus = 0;
+const DOMAIN = ((process.pid % 0xfffe) + 1).toString(16).padStart(4, '0');
 
 export class World {
   readonly id = randomBytes(3).toString('hex');
@@ -104,10 +105,11 @@ export class World {
       const vfs = this.node.sriovPf('0000:3b:00.0', { netdev: `pf${this.id}`, numVfs: 2, mtu: 9000 });
       this.pci = vfs[1] as string;
     } else {
-      // a PF-less kernel NIC (virtio-net-pci) whose netdev is a real veth end in the host; a bus
-      // of its own, because the temporary name a netdev gets while it moves comes from the PCI
-      // address and every simulated node here shares one kernel
-      this.pci = `0000:${(0x10 + (nextBus++ % 0xe0)).toString(16)}:10.0`;
+      // a PF-less kernel NIC (virtio-net-pci) whose netdev is a real veth end in the host; an
+      // address of its own (PCI domain from our pid, bus from a counter), because the temporary
+      // name a netdev gets while it moves comes from the PCI address and every simulated node
+      // here — and in any other test run on this machine — shares one kernel
+      this.pci = `${DOMAIN}:${(0x10 + (nextBus++ % 0xe0)).toString(16)}:10.0`;
       this.vfName = `rv${this.id}`;
       const park = this.netns('park');
       this.parked.push(park);
