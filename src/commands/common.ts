@@ -13,7 +13,7 @@ import type { Host } from '../sys/host.js';
 import { acquireLock, type Lock } from '../sys/lock.js';
 import { isLiveNetns } from '../sys/netns.js';
 import { step } from '../sys/fault.js';
-import { type AttachmentKey, type AttachmentState, removeMarker, removeState } from '../state/store.js';
+import { type AttachmentKey, type AttachmentState, loadMarker, removeMarker, removeState, sameKey } from '../state/store.js';
 
 export { step };
 
@@ -87,8 +87,14 @@ export interface RestoreOptions {
 export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): string[] {
   const problems: string[] = [];
   const netns = !opts.assumeNetnsGone && isLiveNetns(st.netns) ? st.netns : undefined;
+  // The device may belong to another attachment by now (this one's ADD was killed before it
+  // wrote its marker, and another pod took the device): then its VF settings and netdev are that
+  // pod's, not ours to put back. Our IPAM allocation and device-info file are still ours.
+  const owner = loadMarker(host, st.pci);
+  const devicePassedOn = owner !== undefined && !sameKey(owner.key, st.key);
+  if (devicePassedOn) log.warn('device now belongs to another attachment; leaving its settings alone', { pci: st.pci, owner: owner.key });
 
-  if (st.vf && st.pf?.netdev) {
+  if (!devicePassedOn && st.vf && st.pf?.netdev) {
     const pf = parsePfLink(ipJson(host, ['-d', 'link', 'show', 'dev', st.pf.netdev]));
     if (!pf) log.warn('PF netdev is gone; VF settings cannot be restored', { pf: st.pf.netdev });
     else if (!pf.vfs.has(st.pf.vfIndex)) log.warn('VF no longer exists on the PF; nothing to restore', { pf: st.pf.netdev, vf: st.pf.vfIndex });
@@ -102,7 +108,7 @@ export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Log
   }
   step('restore:after-vf');
 
-  if (st.netdev) {
+  if (!devicePassedOn && st.netdev) {
     const at = locate(host, st.netdev, st.pci, netns);
     if (!at) {
       log.warn('netdev not found in the pod or the host; nothing to move back', { pci: st.pci, podName: st.netdev.podName, hostName: st.netdev.hostName });
