@@ -36,8 +36,9 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv): number {
   return Number.isFinite(n) && n > 0 ? n : 30_000;
 }
 
-export function lockDevice(host: Host, pci: string): Promise<Lock> {
-  return acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs: lockTimeoutMs(host.env) });
+/** The per-device lock every ADD/DEL/CHECK/GC of `pci` holds; `timeoutMs` 0 = one attempt. */
+export function lockDevice(host: Host, pci: string, timeoutMs = lockTimeoutMs(host.env)): Promise<Lock> {
+  return acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs });
 }
 
 /** MAC priority: runtimeConfig.mac > CNI_ARGS MAC > netconf mac. */

@@ -4,7 +4,6 @@ import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
 import { listMarkers, listStates, loadMarker, loadState, removeMarker, sameKey, sweepStateDirs } from '../state/store.js';
 import { lockDevice, release } from './common.js';
-import { acquireLock } from '../sys/lock.js';
 
 /**
  * GC: every saved attachment of this network that is not in cni.dev/valid-attachments is released
@@ -20,7 +19,7 @@ export const gc: Handler = async (ctx) => {
   let released = 0;
   const swept = await sweepStateDirs(host, async (pci) => {
     try {
-      return await acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs: 0 });
+      return await lockDevice(host, pci, 0);
     } catch {
       return undefined; // a live ADD/DEL holds it: its temp file is not a leftover
     }

@@ -6,6 +6,7 @@ import { classify, findNetdev, vfIndexOf } from '../../src/device/classify.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import { tempDir } from '../helpers/cni.js';
 import { SimNode, vfAddress } from '../sim/simnode.mjs';
+import { expectCniError } from '../helpers/errors.js';
 
 let dir: { path: string; cleanup: () => void };
 let node: SimNode;
@@ -18,15 +19,7 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
-function refused(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected a CniError');
-}
+const refused = expectCniError;
 
 describe('PF-less devices and kernel drivers', () => {
   it('a PF-less NIC on vfio-pci is DPDK mode without PF, with vendor/device/NUMA/IOMMU group from sysfs', () => {

@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand, parseEnv, validateIfName, type Command } from '../../src/cni/env.js';
 import { CniError } from '../../src/cni/errors.js';
+import { expectCniError } from '../helpers/errors.js';
 
 const FULL = { CNI_CONTAINERID: 'c0ffee', CNI_NETNS: '/run/netns/pod', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin' };
 
-function envError(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected a CniError');
-}
+const envError = expectCniError;
 
 function without(...keys: string[]): Record<string, string> {
   const e: Record<string, string> = { ...FULL };

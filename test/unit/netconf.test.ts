@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CniError } from '../../src/cni/errors.js';
 import { checkUsableMac, decodeJson, loadNetConf, peekVersion } from '../../src/config/netconf.js';
 import { devicePci } from '../../src/commands/common.js';
+import { expectCniError } from '../helpers/errors.js';
 
 const base = { cniVersion: '1.0.0', name: 'dpdk-net', type: 'dpdk-cni' };
 const load = (extra: Record<string, unknown> = {}) => {
@@ -9,15 +10,7 @@ const load = (extra: Record<string, unknown> = {}) => {
   return loadNetConf(raw);
 };
 
-function refused(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected a CniError');
-}
+const refused = expectCniError;
 const bad = (extra: Record<string, unknown>) => refused(() => load(extra));
 
 describe('decoding stdin', () => {
