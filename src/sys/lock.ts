@@ -7,6 +7,12 @@ import { CniError, Code } from '../cni/errors.js';
  * kernel releases it when the holder exits, even on SIGKILL, so a lock can never go stale and
  * nobody has to "steal" it. All callers of a CNI plugin run in the host network namespace, where
  * the abstract socket names live. `scope` (the DPDK_CNI_ROOT) keeps simulated nodes apart.
+ *
+ * The socket is only bound, never listened on: bind() alone claims the name. It is bound through
+ * the pipe handle node:net itself uses (process.binding('pipe_wrap'), on Node's allow-list for
+ * process.binding), because loading node:net costs ~6 ms per process, 12% of a Node start
+ * (docs/performance.md) and bind() is synchronous anyway. Where that handle is not available, or
+ * when --pending-deprecation would make process.binding() print a warning, node:net does it.
  */
 export interface Lock {
   release(): void;
@@ -17,7 +23,54 @@ export interface LockOptions {
   pollMs?: number;
 }
 
-function tryBind(name: string): Promise<Server | undefined> {
+const EADDRINUSE = -98; // libuv's UV_EADDRINUSE on Linux
+
+interface PipeHandle {
+  bind(name: string): number;
+  close(): void;
+}
+interface PipeWrap {
+  Pipe: new (kind: number) => PipeHandle;
+  constants: { SERVER: number };
+}
+
+let pipeWrap: PipeWrap | null | undefined;
+/**
+ * The pipe_wrap binding, or null when it must not (DPDK_CNI_LOCK_IMPL=net, --pending-deprecation)
+ * or cannot be used.
+ */
+export function pipeBinding(): PipeWrap | null {
+  const pending = process.execArgv.includes('--pending-deprecation') || /--pending-deprecation/.test(process.env.NODE_OPTIONS ?? '');
+  if (pending || process.env.DPDK_CNI_LOCK_IMPL === 'net') return null;
+  if (pipeWrap === undefined) {
+    pipeWrap = null;
+    try {
+      const b = (process as unknown as { binding(n: string): PipeWrap }).binding('pipe_wrap');
+      if (typeof b?.Pipe === 'function' && typeof b.constants?.SERVER === 'number') pipeWrap = b;
+    } catch {
+      /* not available in this Node: node:net below */
+    }
+  }
+  return pipeWrap;
+}
+
+type Held = { close(): void };
+
+function tryBind(name: string): Promise<Held | undefined> {
+  const pw = pipeBinding();
+  if (pw) {
+    const h = new pw.Pipe(pw.constants.SERVER);
+    const err = h.bind(`\0${name}`);
+    if (err === 0) return Promise.resolve(h);
+    h.close();
+    if (err === EADDRINUSE) return Promise.resolve(undefined);
+    const code = process.getBuiltinModule('node:util').getSystemErrorName(err);
+    return Promise.reject(Object.assign(new Error(`bind ${code} @${name}`), { code }));
+  }
+  return tryBindNet(name);
+}
+
+function tryBindNet(name: string): Promise<Server | undefined> {
   // getBuiltinModule, not import(): a dynamic import() has no loader inside a snapshot-built
   // single executable (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), and net stays lazy.
   const net = process.getBuiltinModule('node:net');
