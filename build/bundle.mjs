@@ -4,6 +4,10 @@
 //   dist/test/dpdk-cni       the same with the crash-test hooks (test/reliability only)
 // CJS because Node's single-executable mode runs CommonJS; yargs reads import.meta.url, which
 // esbuild would silently turn into undefined in CJS, hence the shim.
+//
+// The single executable (build/sea.mjs) bundles differently: `cliChunk` leaves the human CLI
+// (src/cli/tool.ts: yargs, pino, the node tools) out of the CNI bundle and makes it a chunk of its
+// own (bundleChunk), loaded from a SEA asset only when there is no CNI_COMMAND.
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,10 +16,19 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
-export async function bundle({ outfile, testHooks, shebang = true }) {
+/** The import of ./cli/tool.js in src/main.ts, answered by src/sea/cli-asset.ts instead. */
+const cliFromAsset = {
+  name: 'cli-from-sea-asset',
+  setup(b) {
+    b.onResolve({ filter: /\/cli\/tool\.js$/ }, (a) => (a.importer.endsWith(join('src', 'main.ts')) ? { path: join(root, 'src/sea/cli-asset.ts') } : undefined));
+  },
+};
+
+export async function bundle({ outfile, testHooks, shebang = true, cliChunk = false, entry = 'src/entry.ts' }) {
   mkdirSync(dirname(outfile), { recursive: true });
   await build({
-    entryPoints: [join(root, 'src/entry.ts')],
+    entryPoints: [join(root, entry)],
+    plugins: cliChunk ? [cliFromAsset] : [],
     bundle: true,
     platform: 'node',
     target: 'node20',

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Build the single executable (Node SEA) dist/dpdk-cni-linux-<arch>, offline:
-//   1. bundle src/ (CJS, no shebang) — build/bundle.mjs's bundle() for the code-cache/plain blob,
-//      build/snapshot-entry.ts (same esbuild options) for the startup-snapshot blob;
+//   1. bundle src/ (CJS, no shebang) with build/bundle.mjs's bundle(). The shipped "warmcache"
+//      blob: the CNI bundle without the CLI, a V8 code cache of it made by running the CNI
+//      commands (build/sea-warmup.ts), and the CLI chunk, all three as SEA assets, with
+//      build/sea-loader.ts as the main script. Other modes, for measurements (build/sea-bench.mjs):
+//      "codecache"/"plain" = the whole bundle as main script, with/without Node's own code cache
+//      (top-level only); "snapshot" = build/snapshot-entry.ts as a startup snapshot;
 //   2. make the blob with THE node binary that will run it (node-linux-<arch>@24 from npm, not
 //      the machine's node: code cache and snapshots are specific to the V8 build and CPU arch);
 //   3. copy that node binary, `strip -s` it (before injecting: stripping after breaks the blob);
@@ -28,8 +32,8 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 export const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** The blob kind shipped as dist/dpdk-cni-linux-<arch> (chosen by measurement, docs/install.md). */
-export const SHIPPED = 'snapshot';
-const MODES = ['codecache', 'snapshot', 'plain'];
+export const SHIPPED = 'warmcache';
+const MODES = ['warmcache', 'codecache', 'snapshot', 'plain'];
 const ARCHES = { x64: 'x86-64', arm64: 'aarch64' };
 
 function log(msg) {
@@ -117,13 +121,25 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
   const t0 = Date.now();
 
   // 1. bundle
-  const main = join(work, 'dpdk-cni.cjs');
+  let main = join(work, 'dpdk-cni.cjs');
+  let assets;
   if (mode === 'snapshot') await bundleSnapshotEntry(main);
-  else await bundle({ outfile: main, testHooks: false, shebang: false });
+  else if (mode === 'warmcache') {
+    // the CNI bundle without the CLI + its warm code cache + the CLI chunk, all assets; the
+    // main script is only the loader (build/sea-loader.ts)
+    await bundle({ outfile: main, testHooks: false, shebang: false, cliChunk: true });
+    const cli = join(work, 'dpdk-cni-cli.cjs');
+    await bundle({ outfile: cli, testHooks: false, shebang: false, entry: 'src/cli/tool.ts' });
+    const cache = join(work, 'dpdk-cni.cache');
+    await warmCache({ work, bundleFile: main, cache, node, exe, runEnv });
+    assets = { 'dpdk-cni.cjs': relative(root, main), 'dpdk-cni.cache': relative(root, cache), 'dpdk-cni-cli.cjs': relative(root, cli) };
+    main = join(work, 'loader.cjs');
+    await bundle({ outfile: main, testHooks: false, shebang: false, entry: 'build/sea-loader.ts' });
+  } else await bundle({ outfile: main, testHooks: false, shebang: false });
 
   // 2. blob, made by the node that will run it. Paths in the config are relative to the cwd.
   const tmpl = JSON.parse(readFileSync(join(root, `build/sea-${mode}.json`), 'utf8'));
-  const conf = { ...tmpl, main: relative(root, main), output: relative(root, join(work, 'sea-prep.blob')) };
+  const conf = { ...tmpl, main: relative(root, main), output: relative(root, join(work, 'sea-prep.blob')), ...(assets ? { assets } : {}) };
   const confFile = join(work, 'sea-config.json');
   writeFileSync(confFile, `${JSON.stringify(conf, null, 2)}\n`);
   const ver = run(...cmdOf(exe, node, ['--version']), { cwd: root, env: cleanEnv(runEnv) });
@@ -171,6 +187,17 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
     ok = false;
   }
   if (!ok) die(`smoke test of ${bin} failed (exit ${smoke.status}):\nstdout: ${smoke.stdout}\nstderr: ${smoke.stderr}`);
+  if (mode === 'warmcache') {
+    // the CLI asset loads, and the embedded node accepts the code cache (else every call compiles)
+    const v = run(...cmdOf(exe, bin, ['version', '--verbose']), { cwd: '/', env: { ...runEnv } });
+    let info;
+    try {
+      info = JSON.parse(v.stdout);
+    } catch {
+      info = undefined;
+    }
+    if (v.status !== 0 || info?.codeCache !== 'accepted') die(`smoke test of ${bin}: version --verbose gave exit ${v.status}: ${v.stdout}${v.stderr} (want codeCache "accepted")`);
+  }
 
   mkdirSync(dirname(out), { recursive: true });
   const tmpOut = `${out}.${process.pid}.tmp`;
@@ -179,6 +206,48 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
   renameSync(tmpOut, out); // atomic: a test running the old executable is not disturbed
   log(`${relative(root, out) || out}: ${(statSync(out).size / 1e6).toFixed(1)} MB (blob ${(blob.length / 1e3).toFixed(0)} KB) in ${((Date.now() - t0) / 1000).toFixed(1)} s${exe.length ? ` (smoke-tested with ${exe[0]})` : ''}`);
   return out;
+}
+
+/**
+ * The code cache of the CNI bundle, made by running it (build/sea-warmup.ts, by the node the
+ * executable embeds) through the calls a pod start and stop make — VERSION, ADD (with a Multus
+ * device-info file), CHECK, DEL, GC, STATUS, and an ADD refused for a bad netconf — on a simulated
+ * node with a vfio-pci device (no root needed: the pod netns is the warm-up's own). Each run adds
+ * the functions it compiled to the cache.
+ */
+async function warmCache({ work, bundleFile, cache, node, exe, runEnv }) {
+  const { SimNode } = await import('../test/sim/simnode.mjs');
+  const warm = join(work, 'warmup.cjs');
+  await bundle({ outfile: warm, testHooks: false, shebang: false, entry: 'build/sea-warmup.ts' });
+  const sim = join(work, 'node');
+  new SimNode(sim).pci('0000:00:06.0', { vendor: '1d0f', device: 'ec20', driver: 'vfio-pci' });
+  const devinfo = '/var/run/k8s.cni.cncf.io/devinfo/cni/warmup-net1-device-info.json';
+  const conf = { cniVersion: '1.1.0', name: 'warmup', type: 'dpdk-cni', deviceID: '0000:00:06.0', runtimeConfig: { CNIDeviceInfoFile: devinfo } };
+  let added;
+  const calls = [
+    ['VERSION', { cniVersion: '1.1.0' }],
+    ['ADD', conf],
+    ['CHECK', () => ({ ...conf, prevResult: added })],
+    ['DEL', conf],
+    ['GC', { ...conf, 'cni.dev/valid-attachments': [] }],
+    ['STATUS', conf],
+    ['ADD', { cniVersion: '1.1.0', name: 'warmup', type: 'dpdk-cni' }, 7],
+  ];
+  for (const [cmd, c, want = 0] of calls) {
+    const r = run(...cmdOf(exe, node, [warm]), {
+      cwd: '/',
+      input: JSON.stringify(typeof c === 'function' ? c() : c),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: {
+        ...cleanEnv(runEnv), DPDK_CNI_ROOT: sim, DPDK_CNI_WARM_SRC: bundleFile, DPDK_CNI_WARM_CACHE: cache,
+        CNI_COMMAND: cmd, CNI_CONTAINERID: 'warmup', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'net1', CNI_PATH: '/usr/lib/cni:/opt/cni/bin',
+      },
+    });
+    const code = r.status === 0 ? 0 : (() => { try { return JSON.parse(r.stdout).code; } catch { return -1; } })();
+    if (code !== want || r.status === 3) die(`code-cache warm-up: ${cmd} gave ${code}, expected ${want} (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+    if (cmd === 'ADD' && want === 0) added = JSON.parse(r.stdout);
+  }
+  log(`code cache: ${(statSync(cache).size / 1e3).toFixed(0)} KB after ${calls.length} warm-up calls`);
 }
 
 function cmdOf(exe, file, args) {

@@ -1,5 +1,6 @@
 import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
+import { seaInfo } from '../sea/chunk.js';
 
 /**
  * The human CLI (node tools). Loaded only when dpdk-cni runs without CNI_COMMAND, so yargs never
@@ -14,9 +15,17 @@ export async function runTool(argv: string[], version: string): Promise<number> 
         'As a CNI plugin it is run by the container runtime or Multus with CNI_COMMAND set.\n' +
         'Run by hand, it offers these node tools (all honour DPDK_CNI_ROOT):',
     )
-    .command('version', 'print the version', () => {}, () => {
-      process.stdout.write(`${version}\n`);
-    });
+    .command(
+      'version',
+      'print the version (--verbose: JSON with the Node it runs on and, for the single executable, whether its code cache was accepted)',
+      (a) => a.option('verbose', { type: 'boolean', default: false, describe: 'print JSON with build details' }),
+      (a) => {
+        if (!a.verbose) return void process.stdout.write(`${version}\n`);
+        const sea = seaInfo();
+        const info = { version, node: process.version, arch: process.arch, singleExecutable: Boolean(process.getBuiltinModule('node:sea')?.isSea()), ...(sea ?? {}) };
+        process.stdout.write(`${JSON.stringify(info)}\n`);
+      },
+    );
   for (const c of commands) y = c.register(y, { version, setExitCode: (n: number) => { code = n; } });
   await y
     .version(version)

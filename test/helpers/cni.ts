@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
-/** The built plugin under test: DPDK_CNI_BIN overrides (e.g. the single executable). */
-export const BIN = process.env.DPDK_CNI_BIN ?? join(REPO, 'dist/dpdk-cni');
+/** The built plugin under test: DPDK_CNI_BIN overrides (e.g. the single executable), relative to the cwd. */
+export const BIN = process.env.DPDK_CNI_BIN ? resolve(process.env.DPDK_CNI_BIN) : join(REPO, 'dist/dpdk-cni');
 export const TEST_BIN = join(REPO, 'dist/test/dpdk-cni');
 /** Real CNI plugins (host-local, static, tuning) from Debian's containernetworking-plugins. */
 export const CNI_PLUGINS = process.env.CNI_PLUGINS_DIR ?? '/usr/lib/cni';

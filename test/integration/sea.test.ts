@@ -78,6 +78,15 @@ describe('the single executable itself', () => {
     // node would print v24.x for --version: the flag must reach the plugin's CLI instead
     expect(sea({ NODE_OPTIONS: HOSTILE }, '', ['--version'])).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
   });
+
+  it('ships the CNI code with a warm V8 code cache that the embedded node accepts, the CLI apart', () => {
+    const r = sea({}, '', ['version', '--verbose']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ version: VERSION, arch: 'x64', singleExecutable: true, codeCache: 'accepted' });
+    expect(r.json.node).toMatch(/^v24\./);
+    // made by running the CNI commands, not only compiling the top level (that would be ~50 KB)
+    expect(r.json.codeCacheBytes).toBeGreaterThan(120_000);
+  });
 });
 
 describe('CNI protocol under env -i with a hostile NODE_OPTIONS', () => {

@@ -1,0 +1,20 @@
+/**
+ * Main script of the single executable (build/sea.mjs, the shipped "warmcache" blob). It only
+ * compiles the CNI bundle from the SEA asset dpdk-cni.cjs with the V8 code cache dpdk-cni.cache
+ * that the build made by running VERSION, ADD, CHECK, DEL, GC and STATUS through the same bundle
+ * (build/sea-warmup.ts), then runs it. With the cache accepted, a CNI call neither parses the
+ * bundle nor compiles the functions it runs; a rejected cache (another V8) only costs that time.
+ * The human CLI is another asset, read only without CNI_COMMAND (src/sea/cli-asset.ts).
+ */
+import { compileChunk, runChunk, setSeaInfo } from '../src/sea/chunk.js';
+
+const sea = process.getBuiltinModule('node:sea');
+let cache: Uint8Array | undefined;
+try {
+  cache = new Uint8Array(sea.getAsset('dpdk-cni.cache'));
+} catch {
+  cache = undefined; // built without a cache (--mode codecache/plain do not use this loader)
+}
+const compiled = compileChunk(sea.getAsset('dpdk-cni.cjs', 'utf8'), 'dpdk-cni.cjs', cache);
+setSeaInfo({ codeCache: compiled.cache, codeCacheBytes: cache?.byteLength ?? 0 });
+runChunk(compiled, require, process.execPath);
