@@ -4,10 +4,10 @@ import type { Host } from '../sys/host.js';
 /**
  * iproute2, by absolute path, never through a shell. A command list runs as one `ip -batch -`
  * process when every token is batch-safe (iproute2's batch parser treats quotes and '#'
- * specially), else one process per command. `netns` runs it inside that network namespace with
+ * specially; MACs and IPv6 addresses are fine), else one process per command. `netns` runs it inside that network namespace with
  * `nsenter --net=PATH` (Node has no setns).
  */
-const SAFE = /^[A-Za-z0-9_.@%+=,\/-]+$/;
+const SAFE = /^[A-Za-z0-9_.@%+=,:\/-]+$/;
 
 function prefix(host: Host, netns?: string): [string, string[]] {
   const ip = host.tool('ip');

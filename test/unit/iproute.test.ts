@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ipRun } from '../../src/net/iproute.js';
+import { makeHost } from '../../src/sys/host.js';
+import type { Exec } from '../../src/sys/exec.js';
+import { restoreCommands } from '../../src/net/vf.js';
+import { moveInCommands, podSetupCommands } from '../../src/net/netdev.js';
+
+// ipRun turns a list of iproute2 commands into as few processes as it safely can: one
+// `ip -batch -` when every token survives iproute2's batch tokenizer, one `ip` per command when
+// not. Each process is ~5 ms of a CNI call (docs/performance.md).
+
+function recorder(fail?: (input: string) => { code: number; stderr: string } | undefined) {
+  const calls: { file: string; args: string[]; input?: string }[] = [];
+  const exec: Exec = (file, args, opts) => {
+    calls.push({ file, args: [...args], input: opts?.input });
+    const f = fail?.(opts?.input ?? args.join(' '));
+    return f ? { code: f.code, stdout: '', stderr: f.stderr } : { code: 0, stdout: '', stderr: '' };
+  };
+  const host = { ...makeHost({}), exec, tool: (n: string) => `/usr/sbin/${n}` };
+  return { host, calls };
+}
+
+describe('ipRun', () => {
+  it('MAC addresses and IPv6 addresses go through one batch (":" is batch-safe)', () => {
+    const { host, calls } = recorder();
+    const st = { hostName: 'ens1f0v1', tmpName: 'dcni0123456789', podName: 'net1', origMac: '02:00:00:00:00:01', mac: 'da:46:94:b4:62:d0', origMtu: 1500, mtu: 9000, wasUp: true };
+    ipRun(host, moveInCommands(st, '/run/netns/pod'));
+    ipRun(host, podSetupCommands(st, [{ address: 'fd00:10::5/64' }, { address: '10.1.0.5/24' }], [{ dst: 'fd00:20::/64', gw: 'fd00:10::1' }]), '/run/netns/pod');
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toEqual({ file: '/usr/sbin/ip', args: ['-batch', '-'], input: expect.stringContaining('link set dev ens1f0v1 address da:46:94:b4:62:d0\n') });
+    expect(calls[1]!.args).toEqual(['--net=/run/netns/pod', '/usr/sbin/ip', '-batch', '-']);
+    expect(calls[1]!.input).toContain('addr add fd00:10::5/64 dev net1\n');
+    expect(calls[1]!.input).toContain('route add fd00:20::/64 via fd00:10::1 dev net1\n');
+  });
+
+  it('VF restore (MAC, VLAN, spoofchk...) is one process', () => {
+    const { host, calls } = recorder();
+    const cmds = restoreCommands('ens1f0', 3, { mac: '02:11:22:33:44:55', vlan: 100, spoofchk: false }, { mac: '00:00:00:00:00:00', vlan: 0, qos: 0, proto: '802.1q', spoofchk: true, minTx: 0, maxTx: 0 });
+    expect(cmds.length).toBeGreaterThan(1);
+    ipRun(host, cmds);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('a token iproute2 would split or drop (quote, #, space) makes it one process per command', () => {
+    const { host, calls } = recorder();
+    ipRun(host, [['link', 'set', 'dev', 'a', 'alias', 'x#y'], ['link', 'set', 'dev', 'a', 'up']]);
+    expect(calls.map((c) => c.args)).toEqual([['link', 'set', 'dev', 'a', 'alias', 'x#y'], ['link', 'set', 'dev', 'a', 'up']]);
+  });
+
+  it('a failing batch line is named in the error (the command, not the batch)', () => {
+    const { host } = recorder((input) => (input.includes('mtu') ? { code: 1, stderr: 'Error: mtu greater than device maximum.\nCommand failed -:2\n' } : undefined));
+    expect(() => ipRun(host, [['link', 'set', 'dev', 'e1', 'address', '02:00:00:00:00:09'], ['link', 'set', 'dev', 'e1', 'mtu', '9999']]))
+      .toThrow(/^ip link set dev e1 mtu 9999 failed: Error: mtu greater than device maximum\.$/);
+  });
+});
