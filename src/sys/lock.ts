@@ -71,8 +71,8 @@ function tryBind(name: string): Promise<Held | undefined> {
 }
 
 function tryBindNet(name: string): Promise<Server | undefined> {
-  // getBuiltinModule, not import(): a dynamic import() has no loader inside a snapshot-built
-  // single executable (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), and net stays lazy.
+  // getBuiltinModule, not import(): code the single executable compiles with vm.Script has no
+  // dynamic-import loader (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), and net stays lazy.
   const net = process.getBuiltinModule('node:net');
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
