@@ -11,8 +11,8 @@ import { CniError, Code } from '../cni/errors.js';
  * The socket is only bound, never listened on: bind() alone claims the name. It is bound through
  * the pipe handle node:net itself uses (process.binding('pipe_wrap'), on Node's allow-list for
  * process.binding), because loading node:net costs ~6 ms per process, 12% of a Node start
- * (docs/performance.md) and bind() is synchronous anyway. Where that handle is not available, or
- * when --pending-deprecation would make process.binding() print a warning, node:net does it.
+ * (docs/performance.md) and bind() is synchronous anyway. Where that handle is not available,
+ * node:net does it.
  */
 export interface Lock {
   release(): void;
@@ -35,20 +35,21 @@ interface PipeWrap {
 }
 
 let pipeWrap: PipeWrap | null | undefined;
-/**
- * The pipe_wrap binding, or null when it must not (DPDK_CNI_LOCK_IMPL=net, --pending-deprecation)
- * or cannot be used.
- */
+/** The pipe_wrap binding, or null when it cannot (or, DPDK_CNI_LOCK_IMPL=net, must not) be used. */
 export function pipeBinding(): PipeWrap | null {
-  const pending = process.execArgv.includes('--pending-deprecation') || /--pending-deprecation/.test(process.env.NODE_OPTIONS ?? '');
-  if (pending || process.env.DPDK_CNI_LOCK_IMPL === 'net') return null;
+  if (process.env.DPDK_CNI_LOCK_IMPL === 'net') return null;
   if (pipeWrap === undefined) {
     pipeWrap = null;
+    // With --pending-deprecation, process.binding() warns on stderr; this use is deliberate.
+    const quiet = process.noDeprecation;
+    process.noDeprecation = true;
     try {
       const b = (process as unknown as { binding(n: string): PipeWrap }).binding('pipe_wrap');
       if (typeof b?.Pipe === 'function' && typeof b.constants?.SERVER === 'number') pipeWrap = b;
     } catch {
       /* not available in this Node: node:net below */
+    } finally {
+      process.noDeprecation = quiet;
     }
   }
   return pipeWrap;

@@ -49,6 +49,15 @@ describe('DPDK mode: PF-less NIC on vfio-pci', () => {
     expect(chk2.json.code).toBe(108);
   });
 
+  it('the device lock prints no deprecation warning, even with --pending-deprecation in NODE_OPTIONS', () => {
+    const env = { NODE_OPTIONS: '--pending-deprecation' };
+    const add = call({ command: 'ADD', conf: conf({ deviceID: '0000:00:06.0' }), env });
+    expect(add.code, add.stderr).toBe(0);
+    const del = call({ command: 'DEL', conf: conf({ deviceID: '0000:00:06.0' }), env });
+    expect(del.code).toBe(0);
+    expect(add.stderr + del.stderr).not.toMatch(/Deprecation|DEP0/);
+  });
+
   it('CHECK fails when the device was unbound or rebound behind our back, naming the driver', () => {
     expect(call({ command: 'ADD', conf: conf({ deviceID: '0000:00:06.0' }) }).code).toBe(0);
     node.bind('0000:00:06.0', 'igb_uio');
