@@ -32,16 +32,18 @@ export interface CniCall {
   bin?: string;
 }
 
-function buildEnv(c: CniCall): NodeJS.ProcessEnv {
+/** The environment a runtime would pass for `c` (pod commands get a container ID and ifname). */
+export function cniEnv(c: CniCall): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
   const set = (k: string, v: string | undefined) => {
     if (v !== undefined) env[k] = v;
   };
+  const podCmd = ['ADD', 'DEL', 'CHECK'].includes(c.command);
   set('CNI_COMMAND', c.command);
-  set('CNI_CONTAINERID', c.containerId ?? (['ADD', 'DEL', 'CHECK'].includes(c.command) ? 'c0ffee' : undefined));
+  set('CNI_CONTAINERID', c.containerId ?? (podCmd ? 'c0ffee' : undefined));
   set('CNI_NETNS', c.netns);
-  set('CNI_IFNAME', c.ifname ?? (['ADD', 'DEL', 'CHECK'].includes(c.command) ? 'net1' : undefined));
-  set('CNI_PATH', c.path ?? `${CNI_PLUGINS}`);
+  set('CNI_IFNAME', c.ifname ?? (podCmd ? 'net1' : undefined));
+  set('CNI_PATH', c.path ?? CNI_PLUGINS);
   set('CNI_ARGS', c.args);
   set('DPDK_CNI_ROOT', c.root);
   for (const [k, v] of Object.entries(c.env ?? {})) {
@@ -62,14 +64,14 @@ function parse(stdout: string): any {
 /** Run the built executable the way a runtime does: env + stdin, stdout = result or error. */
 export function cni(c: CniCall): RunResult {
   const stdin = c.stdin ?? (c.conf === undefined ? '' : JSON.stringify(c.conf));
-  const r = spawnSync(c.bin ?? BIN, [], { input: stdin, env: buildEnv(c), encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(c.bin ?? BIN, [], { input: stdin, env: cniEnv(c), encoding: 'utf8', timeout: 60_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
 }
 
 /** Same, asynchronously (for concurrency tests). */
 export function cniAsync(c: CniCall): Promise<RunResult> {
   return new Promise((res) => {
-    const p = spawn(c.bin ?? BIN, [], { env: buildEnv(c) });
+    const p = spawn(c.bin ?? BIN, [], { env: cniEnv(c) });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

@@ -13,7 +13,7 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { runCni } from '../../../src/cni/skel.js';
 import { handlers } from '../../../src/commands/index.js';
 import { openLogger } from '../../../src/log/open.js';
-import { CNI_PLUGINS, type CniCall, type RunResult } from '../../helpers/cni.js';
+import { cniEnv, type CniCall, type RunResult } from '../../helpers/cni.js';
 
 const require = createRequire(import.meta.url);
 const fs = require('node:fs') as typeof import('node:fs');
@@ -51,26 +51,8 @@ function install(): void {
   syncBuiltinESMExports();
 }
 
-/** The env a runtime would pass (same defaults as test/helpers/cni.ts). */
-export function cniEnv(c: CniCall): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  const set = (k: string, v: string | undefined) => {
-    if (v !== undefined) env[k] = v;
-  };
-  const podCmd = ['ADD', 'DEL', 'CHECK'].includes(c.command);
-  set('CNI_COMMAND', c.command);
-  set('CNI_CONTAINERID', c.containerId ?? (podCmd ? 'c0ffee' : undefined));
-  set('CNI_NETNS', c.netns);
-  set('CNI_IFNAME', c.ifname ?? (podCmd ? 'net1' : undefined));
-  set('CNI_PATH', c.path ?? CNI_PLUGINS);
-  set('CNI_ARGS', c.args);
-  set('DPDK_CNI_ROOT', c.root);
-  for (const [k, v] of Object.entries(c.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  return env;
-}
+/** The env a runtime would pass (test/helpers/cni.ts), re-exported for the reliability suites. */
+export { cniEnv };
 
 export interface InprocResult extends RunResult {
   /** bytes runCni itself wrote to fd 1 (must stay empty) */
