@@ -13,20 +13,8 @@ if [ "${VMH_GUEST:-0}" != 1 ]; then
   exit 2
 fi
 
-PASS=0 FAIL=0
-ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
-bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
-# check "description" command...   (command output goes to the console on failure)
-check() {
-  local d=$1; shift
-  local out
-  if out=$("$@" 2>&1); then ok "$d"; else bad "$d"; [ -n "$out" ] && printf '       %s\n' "${out//$'\n'/$'\n'       }"; fi
-}
-section() { echo "=== $* (uptime $(cut -d' ' -f1 /proc/uptime))"; }
-
-# netdev name of a virtio-net PCI function (empty if it has none)
-netdev_of() { ls /sys/bus/pci/devices/"$1"/virtio*/net/ 2>/dev/null | head -1; }
-driver_of() { basename "$(readlink /sys/bus/pci/devices/"$1"/driver 2>/dev/null)" 2>/dev/null; }
+# ok, bad, check, section, netdev_of, driver_of
+. "$(dirname "$0")/lib.sh"
 # bind_pci <addr> <driver>: unbind from the current driver, driver_override + drivers_probe
 bind_pci() {
   local a=$1 drv=$2

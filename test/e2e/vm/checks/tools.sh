@@ -17,17 +17,8 @@ BIN=${DPDK_CNI_BIN:-$REPO/dist/dpdk-cni}
 [ -x "$BIN" ] || { echo "tools.sh: $BIN missing: run npm run build on the host first" >&2; exit 2; }
 OUT=${VMH_RUN:-/tmp}
 
-PASS=0 FAIL=0
-ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
-bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
-check() {
-  local d=$1; shift
-  local out
-  if out=$("$@" 2>&1); then ok "$d"; else bad "$d"; [ -n "$out" ] && printf '       %s\n' "${out//$'\n'/$'\n'       }"; fi
-}
-section() { echo "=== $* (uptime $(cut -d' ' -f1 /proc/uptime))"; }
-driver_of() { basename "$(readlink /sys/bus/pci/devices/"$1"/driver 2>/dev/null)" 2>/dev/null; }
-netdev_of() { ls /sys/bus/pci/devices/"$1"/virtio*/net/ 2>/dev/null | head -1; }
+# ok, bad, check, section, netdev_of, driver_of
+. "$(dirname "$0")/lib.sh"
 group_of() { basename "$(readlink /sys/bus/pci/devices/"$1"/iommu_group 2>/dev/null)" 2>/dev/null; }
 if [ -n "$(ls /sys/class/iommu 2>/dev/null)" ]; then MODE=iommu; else MODE=noiommu; fi
 vfio_node_of() { if [ $MODE = noiommu ]; then echo "/dev/vfio/noiommu-$(group_of "$1")"; else echo "/dev/vfio/$(group_of "$1")"; fi; }
