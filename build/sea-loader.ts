@@ -9,12 +9,7 @@
 import { compileChunk, runChunk, setSeaInfo } from '../src/sea/chunk.js';
 
 const sea = process.getBuiltinModule('node:sea');
-let cache: Uint8Array | undefined;
-try {
-  cache = new Uint8Array(sea.getAsset('dpdk-cni.cache'));
-} catch {
-  cache = undefined; // built without a cache (--mode codecache/plain do not use this loader)
-}
+const cache = new Uint8Array(sea.getAsset('dpdk-cni.cache'));
 const compiled = compileChunk(sea.getAsset('dpdk-cni.cjs', 'utf8'), 'dpdk-cni.cjs', cache);
-setSeaInfo({ codeCache: compiled.cache, codeCacheBytes: cache?.byteLength ?? 0 });
+setSeaInfo({ codeCache: compiled.cache, codeCacheBytes: cache.byteLength });
 runChunk(compiled, require, process.execPath);

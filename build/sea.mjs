@@ -18,7 +18,6 @@
 //
 // NODE_OPTIONS from the caller's environment is ignored by the executable ("execArgvExtension":
 // "none" in the blob config): a CNI plugin inherits the container runtime's environment.
-import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -60,24 +59,6 @@ export function nodeBinary(arch) {
   }
   const bin = join(dir, 'bin/node');
   return existsSync(bin) ? bin : undefined;
-}
-
-/** Same esbuild options as bundle() (build/bundle.mjs), other entry point. */
-async function bundleSnapshotEntry(outfile) {
-  mkdirSync(dirname(outfile), { recursive: true });
-  await build({
-    entryPoints: [join(root, 'build/snapshot-entry.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minify: true,
-    legalComments: 'none',
-    outfile,
-    define: { 'import.meta.url': '__importMetaUrl', __VERSION__: JSON.stringify(pkg.version), __TEST_HOOKS__: 'false' },
-    banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
-    logLevel: 'warning',
-  });
 }
 
 /**
@@ -123,7 +104,7 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
   // 1. bundle
   let main = join(work, 'dpdk-cni.cjs');
   let assets;
-  if (mode === 'snapshot') await bundleSnapshotEntry(main);
+  if (mode === 'snapshot') await bundle({ outfile: main, testHooks: false, shebang: false, entry: 'build/snapshot-entry.ts' });
   else if (mode === 'warmcache') {
     // the CNI bundle without the CLI + its warm code cache + the CLI chunk, all assets; the
     // main script is only the loader (build/sea-loader.ts)
