@@ -28,13 +28,33 @@ expect_eq() {
 expect_match() {
   if [[ "$2" =~ $3 ]]; then ok "$1"; else bad "$1"; printf 'got:      %s\nexpected: /%s/\n' "$2" "$3" | indent; fi
 }
-# expect_same "description" "$before" "$after" — JSON documents compared; a diff on failure
+# expect_same "description" "$actual" "$expected" — JSON documents compared; a diff on failure
+# (temp files, not <(...): the guest has no /dev/fd)
 expect_same() {
-  if [ "$2" == "$3" ]; then ok "$1"; else
-    bad "$1"
-    diff <(printf '%s\n' "$2" | jq -S . 2>/dev/null || printf '%s\n' "$2") \
-         <(printf '%s\n' "$3" | jq -S . 2>/dev/null || printf '%s\n' "$3") | head -40 | indent
-  fi
+  if [ "$2" == "$3" ]; then ok "$1"; else bad "$1"; show_diff "$3" "$2"; fi
+}
+show_diff() { # show_diff EXPECTED ACTUAL — a unified diff of two JSON documents (sorted keys, pretty)
+  local e g; e=$(mktemp); g=$(mktemp)
+  printf '%s\n' "$1" | jq -S . >"$e" 2>/dev/null || printf '%s\n' "$1" >"$e"
+  printf '%s\n' "$2" | jq -S . >"$g" 2>/dev/null || printf '%s\n' "$2" >"$g"
+  echo "--- expected  +++ got"
+  diff -u "$e" "$g" | tail -n +3 | head -60 | indent
+  rm -f "$e" "$g"
+}
+# expect_snapshot "description" "$expected" SNAPSHOT-COMMAND [ARGS...] — the kernel settles
+# asynchronously after a link moves (IPv6 DAD, link-local and multicast routes, carrier): take the
+# snapshot again for up to E2E_SETTLE_S seconds (default 20) until it equals what is expected; a
+# real difference stays and is shown as a diff.
+expect_snapshot() {
+  local d=$1 want=$2 got n; shift 2
+  n=$((${E2E_SETTLE_S:-20} * 2))
+  while :; do
+    got=$("$@")
+    [ "$got" == "$want" ] && { ok "$d"; return; }
+    n=$((n - 1)); [ $n -le 0 ] && break
+    sleep 0.5
+  done
+  bad "$d"; show_diff "$want" "$got"
 }
 section() { echo "--- $* (uptime $(cut -d' ' -f1 /proc/uptime))"; }
 
@@ -115,23 +135,35 @@ wait_for() {
 }
 
 # ------------------------------------------------------------------ snapshots of what a user can see
+# Wait (up to 10 s) until no address of the netns is still tentative (IPv6 DAD): its local and
+# link-local routes appear only after DAD, so a snapshot taken earlier would differ from a later one.
+settle_dad() { # settle_dad [NETNS-NAME]
+  local n=() i=50
+  [ -n "${1:-}" ] && n=(-n "$1")
+  while [ $i -gt 0 ] && ip "${n[@]}" -j addr show 2>/dev/null | jq -e '[.[].addr_info[]? | select(.tentative)] | length > 0' >/dev/null; do
+    sleep 0.2; i=$((i - 1))
+  done
+}
 # One link as `ip -j -d link` shows it (ifindex, name, MAC, MTU, flags, driver details...) plus its
 # addresses (IPv6 lifetimes/DAD flags dropped: they are not ours to keep).
 link_snapshot() { # link_snapshot IFNAME [NETNS-NAME]
   local n=()
   [ -n "${2:-}" ] && n=(-n "$2")
+  settle_dad "${2:-}"
   local l a
   l=$(ip "${n[@]}" -j -d link show dev "$1" 2>/dev/null) || { echo "missing:$1"; return; }
   a=$(ip "${n[@]}" -j addr show dev "$1" 2>/dev/null)
   jq -cS -n --argjson l "$l" --argjson a "$a" '$l[0] + {addrs: [$a[0].addr_info[]? | {family, local, prefixlen, scope}]}'
 }
-# every link of a netns (names, MACs, MTUs, flags), addresses and routes
+# every link of a netns (names, MACs, MTUs, flags), addresses and routes (route fields the kernel
+# changes on its own — expiry timers, cache flags — dropped)
 netns_snapshot() { # netns_snapshot [NETNS-NAME]
   local n=()
   [ -n "${1:-}" ] && n=(-n "$1")
+  settle_dad "${1:-}"
   jq -cS -n --argjson l "$(ip "${n[@]}" -j -d link show)" --argjson a "$(ip "${n[@]}" -j addr show)" \
     --argjson r "$(ip "${n[@]}" -j route show table all 2>/dev/null || echo '[]')" \
-    '{links: [$l[] | del(.operstate)], addrs: [$a[] | {ifname, a: [.addr_info[]? | {family, local, prefixlen}]}], routes: $r}'
+    '{links: [$l[] | del(.operstate)], addrs: [$a[] | {ifname, a: [.addr_info[]? | {family, local, prefixlen}]}], routes: [$r[] | del(.expires, .cache)]}'
 }
 # IPs host-local holds for a network
 ipam_allocs() { ls /var/lib/cni/networks/"$1" 2>/dev/null | grep -E '^[0-9a-f.:]+$' | sort | tr '\n' ' '; }

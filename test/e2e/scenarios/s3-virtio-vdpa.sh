@@ -53,8 +53,8 @@ scenario_s3_virtio_vdpa() {
   check "pod: net1 is gone" bash -c "! ip -n s3pod link show net1"
   wait_for 15 bash -c "ip -j link show $dev | jq -e '.[0].operstate == \"UP\"'"
   expect_eq "host: $dev is back with MAC $mac0 and MTU 1500" "$(ip -j link show dev "$dev" 2>&1 | jq -c '.[0] | [.ifname, .address, .mtu]')" "[\"$dev\",\"$mac0\",1500]"
-  expect_same "host: $dev exactly as before (ip -j -d link + addresses)" "$(link_snapshot "$dev")" "$link0"
-  expect_same "host: links, addresses and routes as before ADD" "$(netns_snapshot)" "$host0"
+  expect_snapshot "host: $dev exactly as before (ip -j -d link + addresses)" "$link0" link_snapshot "$dev"
+  expect_snapshot "host: links, addresses and routes as before ADD" "$host0" netns_snapshot
   expect_eq "host-local released the address" "$(ipam_allocs $S3_NET)" ""
   check "device-info file removed" test ! -e "$di"
   expect_eq "no attachment state or allocation marker left" "$(state_list)" "$state0"

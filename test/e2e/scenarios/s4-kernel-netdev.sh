@@ -61,7 +61,7 @@ IPAM
   ip -n s4pod link add net1 type dummy
   local podx; podx=$(netns_snapshot s4pod)
   cni_fails "ADD into a pod that already has net1 is refused" ADD "$(conf $S4_NET $S4_PCI "$base + $(s4_ipam)")" 'net1 already exists'
-  expect_same "the pod's own net1 is left alone" "$(netns_snapshot s4pod)" "$podx"
+  expect_snapshot "the pod's own net1 is left alone" "$podx" netns_snapshot s4pod
   ip -n s4pod link del net1
   s4_assert_untouched "$dev" "$host0" "$pod0" "$link0" "$state0" "$di" "$dpfile" "existing CNI_IFNAME"
   rm -f "$di"
@@ -98,23 +98,23 @@ IPAM
   cni_ok "DEL succeeds" DEL "$c"
   check "pod: net1 is gone" bash -c "! ip -n s4pod link show net1"
   wait_for 15 bash -c "ip -j link show $dev | jq -e '.[0].operstate == \"UP\"'"
-  expect_same "host: $dev back with its name, MAC, MTU, up-state, ifindex and addresses (ip -j -d link/addr)" "$(link_snapshot "$dev")" "$link0"
-  expect_same "host: links, addresses and routes as before ADD" "$(netns_snapshot)" "$host0"
+  expect_snapshot "host: $dev back with its name, MAC, MTU, up-state, ifindex and addresses (ip -j -d link/addr)" "$link0" link_snapshot "$dev"
+  expect_snapshot "host: links, addresses and routes as before ADD" "$host0" netns_snapshot
   expect_eq "host-local released the address" "$(ipam_allocs $S4_NET)" ""
   check "device-info file removed" test ! -e "$di"
   expect_eq "no state or allocation marker left" "$(state_list)" "$state0"
   cni_fails "CHECK after DEL fails" CHECK "$c" 'no attachment'
   cni_ok "a second DEL succeeds" DEL "$c"
-  expect_same "host unchanged by the second DEL" "$(link_snapshot "$dev")" "$link0"
+  expect_snapshot "host unchanged by the second DEL" "$link0" link_snapshot "$dev"
 }
 
 # s4_assert_untouched DEV HOST0 POD0 LINK0 STATE0 DEVINFO DEVINFO-CONTENT LABEL
 s4_assert_untouched() {
   local dev=$1 label=$8
   wait_for 15 bash -c "ip -j link show $dev | jq -e '.[0].operstate == \"UP\"'"
-  expect_same "after $label: $dev exactly as before (ip -j -d link + addresses)" "$(link_snapshot "$dev")" "$4"
-  expect_same "after $label: host links/addresses/routes as before" "$(netns_snapshot)" "$2"
-  expect_same "after $label: pod netns as before (only lo)" "$(netns_snapshot s4pod)" "$3"
+  expect_snapshot "after $label: $dev exactly as before (ip -j -d link + addresses)" "$4" link_snapshot "$dev"
+  expect_snapshot "after $label: host links/addresses/routes as before" "$2" netns_snapshot
+  expect_snapshot "after $label: pod netns as before (only lo)" "$3" netns_snapshot s4pod
   expect_eq "after $label: no attachment state or allocation marker left" "$(state_list)" "$5"
   expect_eq "after $label: no IP left allocated in host-local" "$(ipam_allocs $S4_NET)" ""
   expect_eq "after $label: the device plugin's device-info file is as Multus left it" "$(cat "$6" 2>&1)" "$7"

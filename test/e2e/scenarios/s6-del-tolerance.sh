@@ -38,7 +38,7 @@ s6_netns_gone() {
   NETNS=$delns
   cni_ok "DEL with CNI_NETNS='$delns' succeeds" DEL "$c"
   wait_for 15 bash -c "ip -j link show $dev | jq -e '.[0].operstate == \"UP\"'"
-  expect_same "host: $dev back with its own name, MAC, MTU and up-state (ip -j -d link + addresses)" "$(link_snapshot "$dev")" "$link0"
+  expect_snapshot "host: $dev back with its own name, MAC, MTU and up-state (ip -j -d link + addresses)" "$link0" link_snapshot "$dev"
   expect_eq "host-local released the address" "$(ipam_allocs $S6_NET)" ""
   check "device-info file removed" test ! -e "$di"
   expect_eq "no attachment state or allocation marker left" "$(state_list)" "$state0"
