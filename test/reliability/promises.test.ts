@@ -348,3 +348,51 @@ describe('security.md "Programs the plugin runs": ip and nsenter by absolute pat
     expect(existsSync(ran), existsSync(ran) ? readFileSync(ran, 'utf8') : '').toBe(false);
   });
 });
+
+describe('security.md "Input size and shape": the netconf may nest at most 64 levels', () => {
+  const nested = (levels: number) => {
+    // the netconf object itself is level 1; "x" holds levels - 1 more
+    const base = JSON.stringify(conf({ deviceID: PFLESS }));
+    return `${base.slice(0, -1)},"x":${'{"a":'.repeat(levels - 1)}1${'}'.repeat(levels - 1)}}`;
+  };
+  it('64 levels are accepted; 65 and 20,000 are refused with 7 saying why, no stack trace, nothing left behind', () => {
+    const ok = call({ command: 'ADD', stdin: nested(64) });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(call({ command: 'DEL', stdin: nested(64) }).code).toBe(0);
+    for (const n of [65, 20_000]) {
+      const r = call({ command: 'ADD', stdin: nested(n) });
+      expectError(r, 7);
+      expect(r.json.msg).toContain('deeper than 64 levels');
+      expect(r.stderr).not.toMatch(STACK);
+      expect(ls(state('attachments'))).toEqual([]);
+    }
+  });
+});
+
+describe('security.md "which CNI_PATH entries count": a sticky directory such as /tmp is allowed above an entry, never as the entry', () => {
+  it('an IPAM plugin in a sticky world-writable CNI_PATH entry is not run (4 naming the entry)', () => {
+    const ipam = fakeIpam();
+    chmodSync(ipam.path, 0o1777);
+    const r = call({ command: 'ADD', conf: conf({ deviceID: PFLESS, ipam: { type: 'fake-ipam' } }), path: ipam.path });
+    expectError(r, 4);
+    expect(r.json.msg).toContain(`${ipam.path} is writable by everyone`);
+    expect(ipam.calls()).toEqual([]);
+    expect(ls(state('attachments'))).toEqual([]);
+  });
+});
+
+describe('README "CHECK verifies ... and IPAM CHECK. Every mismatch is listed in one error (code 108)"', () => {
+  it('CHECK forwards to IPAM; an IPAM CHECK failure and a rebound driver are both listed in one 108', () => {
+    const ipam = fakeIpam();
+    const c = conf({ deviceID: PFLESS, ipam: { type: 'fake-ipam' } });
+    expect(call({ command: 'ADD', conf: c, path: ipam.path }).code).toBe(0);
+    expect(call({ command: 'CHECK', conf: c, path: ipam.path })).toMatchObject({ code: 0, stdout: '' });
+    expect(ipam.calls().filter((x) => x.cmd === 'CHECK')).toHaveLength(1);
+    ipam.fail(['CHECK']);
+    node.bind(PFLESS, 'igb_uio');
+    const r = call({ command: 'CHECK', conf: c, path: ipam.path });
+    expectError(r, 108);
+    expect(r.json.msg).toContain('bound to igb_uio, expected vfio-pci');
+    expect(r.json.msg).toContain('fake IPAM: backend unavailable (CHECK)');
+  });
+});
