@@ -396,3 +396,15 @@ describe('README "CHECK verifies ... and IPAM CHECK. Every mismatch is listed in
     expect(r.json.msg).toContain('fake IPAM: backend unavailable (CHECK)');
   });
 });
+
+describe('README "GC ... removes this network\'s allocation markers left without an attachment"', () => {
+  it('a marker whose attachment is gone (DEL killed half-way) is removed by GC of its network only', () => {
+    expect(call({ command: 'ADD', conf: conf({ deviceID: vfs[0] }), containerId: 'mine' }).code).toBe(0);
+    expect(call({ command: 'ADD', conf: conf({ name: 'other-net', deviceID: vfs[1] }), containerId: 'theirs' }).code).toBe(0);
+    rmSync(state('attachments', 'prom-net@mine@net1.json'));
+    rmSync(state('attachments', 'other-net@theirs@net1.json'));
+    const gc = call({ command: 'GC', conf: conf({ 'cni.dev/valid-attachments': [{ containerID: 'unrelated', ifname: 'net1' }] }) });
+    expect([gc.code, gc.stdout], gc.stderr).toEqual([0, '']);
+    expect(ls(state('devices'))).toEqual([`${vfs[1]}.json`]);
+  });
+});
