@@ -408,3 +408,69 @@ describe('README "GC ... removes this network\'s allocation markers left without
     expect(ls(state('devices'))).toEqual([`${vfs[1]}.json`]);
   });
 });
+
+describe('README intro "DEL restores everything ADD changed, even when ... the saved state ... is gone"', () => {
+  const file = '/var/run/k8s.cni.cncf.io/devinfo/cni/default-prom-net-c0ffee_net1';
+  const c = () => conf({ deviceID: vfs[1], ipam: { type: 'host-local', subnet: '10.75.0.0/24', dataDir: join(dir.path, 'ipam') }, runtimeConfig: { CNIDeviceInfoFile: file } });
+
+  it('with the attachment state file gone, DEL still succeeds, releases the IPAM lease and the allocation marker', () => {
+    expect(call({ command: 'ADD', conf: c() }).code).toBe(0);
+    rmSync(state('attachments', 'prom-net@c0ffee@net1.json'));
+    const del = call({ command: 'DEL', conf: c() });
+    expect([del.code, del.stdout], del.stderr).toEqual([0, '']);
+    expect(ls(join(dir.path, 'ipam', 'prom-net')).filter((f) => f.startsWith('10.'))).toEqual([]);
+    expect(ls(state('devices'))).toEqual([]);
+  });
+
+  // BUG: without the state file DEL leaves the device-info file ADD wrote (del.ts' no-state path never looks at runtimeConfig.CNIDeviceInfoFile).
+  it.fails('with the attachment state file gone, DEL removes the device-info file ADD wrote', () => {
+    expect(call({ command: 'ADD', conf: c() }).code).toBe(0);
+    expect(existsSync(join(node.root, file))).toBe(true);
+    rmSync(state('attachments', 'prom-net@c0ffee@net1.json'));
+    expect(call({ command: 'DEL', conf: c() }).code).toBe(0);
+    expect(existsSync(join(node.root, file))).toBe(false);
+  });
+});
+
+describe('security.md "Names in state files": no "@" in a network name or container ID (the separator)', () => {
+  it('a network name "a@b" → 7, a container ID "a@b" → 4, nothing written', () => {
+    const n = call({ command: 'ADD', conf: conf({ name: 'a@b', deviceID: PFLESS }) });
+    expectError(n, 7);
+    expect(n.json.msg).toContain('"a@b"');
+    const id = call({ command: 'ADD', conf: conf({ deviceID: PFLESS }), containerId: 'a@b' });
+    expectError(id, 4);
+    expect(id.json.msg).toContain('CNI_CONTAINERID "a@b"');
+    expect(ls(state('attachments'))).toEqual([]);
+  });
+});
+
+describe('README "A PF-less device works in every mode; settings that need a PF are refused with 103"', () => {
+  beforeEach(() => {
+    node.pci('0000:00:07.0', { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
+    node.vdpa('0000:00:07.0', 'vdpa0', 'vhost_vdpa', { index: 2 });
+    node.pci('0000:00:08.0', { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
+    node.netdev('0000:00:08.0', 'dcnipromx0', { virtio: 0 });
+  });
+  it.each([
+    ['vhost-vdpa', '0000:00:07.0', { mac: '02:00:00:00:00:42' }, 'mac (02:00:00:00:00:42)'],
+    ['vhost-vdpa', '0000:00:07.0', { vlan: 5 }, 'vlan'],
+    ['netdev (virtio-net)', '0000:00:08.0', { vlan: 5 }, 'vlan'],
+    ['netdev (virtio-net)', '0000:00:08.0', { trust: 'on' }, 'trust'],
+  ])('%s %s with %o → 103 naming %s, nothing left behind', (_mode, pci, extra, name) => {
+    const r = call({ command: 'ADD', conf: conf({ deviceID: pci, ...extra }) });
+    expectError(r, 103);
+    expect(r.json.msg).toContain(`so ${name} cannot be applied`);
+    expect(ls(state('attachments'))).toEqual([]);
+    expect(ls(state('devices'))).toEqual([]);
+  });
+});
+
+describe('migrating-from-sriov-cni.md "mtu: DPDK/vhost-vdpa: a value above the PF\'s MTU is refused (code 2)"', () => {
+  it('a vhost-vdpa VF with an mtu above its PF\'s → 2 naming the PF', () => {
+    node.vdpa(vfs[3]!, 'vdpa1', 'vhost_vdpa', { index: 3 });
+    const r = call({ command: 'ADD', conf: conf({ deviceID: vfs[3], mtu: 9001 }) });
+    expectError(r, 2);
+    expect(r.json.msg).toMatch(/"mtu" 9001 is above the MTU of PF ens1f0 \(9000\)/);
+    expect(ls(state('attachments'))).toEqual([]);
+  });
+});
