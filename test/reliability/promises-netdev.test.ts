@@ -110,6 +110,18 @@ describe.runIf(isRoot)('netdev mode promises (root)', () => {
     expect(existsSync(ran), existsSync(ran) ? readFileSync(ran, 'utf8') : '').toBe(false);
   });
 
+  it('README "DEL succeeds when ... the device is gone": the netdev vanished from the pod and the function from sysfs (VF destroyed)', () => {
+    const pod = net.netns();
+    expect(call({ command: 'ADD', conf: conf({ mtu: 1400 }), netns: pod }).code).toBe(0);
+    expect(sh('ip', ['-n', nsName(pod), 'link', 'del', ifname]).code).toBe(0);
+    rmSync(node.realDir(PCI), { recursive: true, force: true });
+    rmSync(join(node.root, 'sys/bus/pci/devices', PCI), { force: true });
+    const del = call({ command: 'DEL', conf: conf(), netns: pod });
+    expect([del.code, del.stdout], del.stderr).toEqual([0, '']);
+    expect(ls(state('attachments'))).toEqual([]);
+    expect(ls(state('devices'))).toEqual([]);
+  });
+
   // BUG: without the attachment state file DEL leaves a kernel netdev in the pod, renamed, with the pod's MAC/MTU (README intro: "DEL restores everything ADD changed, even when ... the saved state ... is gone").
   it.fails('README intro "DEL restores everything ADD changed, even when the saved state is gone": the netdev comes back to the host as it was', () => {
     sh('ip', ['link', 'set', vfname, 'up']);
