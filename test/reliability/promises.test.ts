@@ -133,6 +133,19 @@ describe('README "State and locking": every ADD/DEL/CHECK of a device holds its 
   });
 });
 
+describe('README "A lock not had within 30 s gives code 11" (the default, without DPDK_CNI_LOCK_TIMEOUT_MS)', () => {
+  it('ADD waits about 30 s for a held lock, then gives 11 and leaves nothing', async () => {
+    await holdLock(PFLESS);
+    const t0 = Date.now();
+    const r = call({ command: 'ADD', conf: conf({ deviceID: PFLESS }) });
+    const waited = Date.now() - t0;
+    expectError(r, 11);
+    expect(waited).toBeGreaterThanOrEqual(29_500);
+    expect(waited).toBeLessThan(45_000);
+    expect(ls(state('attachments'))).toEqual([]);
+  }, 90_000);
+});
+
 describe('README "DEL succeeds when ... the device is gone"', () => {
   it('the PCI device vanished from sysfs after ADD (VFs re-created, hot-unplug): DEL succeeds and forgets the attachment', () => {
     expect(call({ command: 'ADD', conf: conf({ deviceID: PFLESS }) }).code).toBe(0);
