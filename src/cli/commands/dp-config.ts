@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
 import { checkConfig, parseConfig, worst, type Finding } from '../../node/dpconfig/check.js';
@@ -34,7 +35,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         .option('object-selectors', { type: 'boolean', default: false, describe: 'write "selectors" as one object (device plugin < v3.5) instead of a list' })
         .option('allow-empty', { type: 'boolean', default: false, describe: 'write even if a resource selects no device on this node' })
         .option('check', { type: 'boolean', default: false, describe: 'validate an existing config against this node instead' })
-        .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'the config --check reads' })
+        .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'the config --check reads: an absolute path is on the node (under DPDK_CNI_ROOT), a relative one in the current directory' })
         .option('json', { type: 'boolean', default: false, describe: '--check: machine-readable findings' })
         .example('$0 dp-config -r aws.amazon.com/ena=vendor:1d0f,device:ec20,driver:vfio-pci --write', 'ENA NICs bound to vfio-pci')
         .example('$0 dp-config -r intel.com/dpdk_vf=pf:ens1f0#0-3,driver:vfio-pci -r intel.com/vdpa=vdpa:vhost', 'VFs 0-3 of ens1f0, and vhost-vdpa devices')
@@ -44,7 +45,9 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       try {
         if (a.check) {
           if ((a.resource ?? []).length > 0 || a.write !== undefined) throw new Error('--check takes no --resource and no --write');
-          const file = host.p(a.config);
+          // an absolute path is a node path (under DPDK_CNI_ROOT); a relative one is a file here
+          // (e.g. a ConfigMap's config.json saved with kubectl), read as given
+          const file = a.config.startsWith('/') ? host.p(a.config) : resolve(a.config);
           const text = host.fs.readText(file);
           let fs: Finding[];
           if (text === undefined) fs = [{ level: 'fail', message: `${a.config} does not exist`, fix: 'generate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write' }];
