@@ -3,6 +3,9 @@ import { commands } from './commands/index.js';
 import { seaInfo } from '../sea/chunk.js';
 import { repeatedOptions } from './args.js';
 
+/** yargs refused the arguments (or a command failed outside its own error handling): exit 2. */
+class ArgsRejected extends Error {}
+
 /**
  * The human CLI (node tools). Loaded only when dpdk-cni runs without CNI_COMMAND, so yargs never
  * costs a pod start. Each tool is one module in ./commands exporting a `register(y)` function.
@@ -49,5 +52,3 @@ export async function runTool(argv: string[], version: string): Promise<number> 
   }
   return code;
 }
-
-class ArgsRejected extends Error {}
