@@ -35,6 +35,26 @@ function expect(ok, what) {
   console.log(`  ${ok ? '✓' : '✗'} ${what}`);
   if (!ok) failures++;
 }
+function parse(s) {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+/** A claim that the plugin succeeded: exit 0 and, when given, what the result must show. */
+function succeeded(res, what, check = () => true) {
+  const j = parse(res.stdout);
+  expect(res.status === 0 && (res.stdout.trim() === '' || j !== undefined) && check(j ?? {}), what);
+  return j;
+}
+/** A claim that the plugin refused: exit 1 with this CNI code, and a message giving this reason. */
+function refused(res, code, reason, what) {
+  const j = parse(res.stdout) ?? {};
+  const ok = res.status === 1 && j.code === code && reason.test(String(j.msg ?? ''));
+  expect(ok, `${what}: code ${j.code ?? '(none)'}`);
+  if (!ok) console.log(`    expected exit 1, code ${code} and a message matching ${reason}; got exit ${res.status}: ${j.msg ?? res.stdout.trim()}`);
+}
 function section(t) {
   console.log(`\n${bold(`== ${t}`)}`);
 }
@@ -50,37 +70,43 @@ try {
 
   section('VERSION (what podman asks first)');
   const v = cni('VERSION', { cniVersion: '1.1.0' });
-  expect(JSON.parse(v.stdout).supportedVersions.length === 5, 'five CNI versions supported');
+  succeeded(v, 'five CNI versions supported', (j) => j.supportedVersions?.join(' ') === '0.3.0 0.3.1 0.4.0 1.0.0 1.1.0');
 
   section('DPDK: PF-less NIC on vfio-pci (AWS ENA shape), device-info for Multus');
   const devinfo = '/var/run/k8s.cni.cncf.io/devinfo/cni/demo-dpdk-net-demo0001_net1';
   const ena = { cniVersion: '1.1.0', name: 'dpdk-net', type: 'dpdk-cni', deviceID: '0000:00:06.0', runtimeConfig: { CNIDeviceInfoFile: devinfo } };
-  const a1 = cni('ADD', ena);
-  expect(a1.status === 0, 'ADD succeeded; result names the interface, sandbox and pciID');
-  console.log(`  device-info file: ${readFileSync(join(root, devinfo), 'utf8')}`);
-  expect(cni('CHECK', ena).status === 0, 'CHECK verified the device is still on vfio-pci');
-  const ena2 = cni('ADD', ena, { cid: 'other', ifname: 'net2' });
-  expect(ena2.status === 1 && JSON.parse(ena2.stdout).code === 102, 'a second pod asking for the same device is refused (already allocated)');
+  // asked while the device is free, so the only possible reason is the missing PF
   const bad = cni('ADD', { ...ena, vlan: 100 }, { cid: 'demo0002' });
-  expect(JSON.parse(bad.stdout).code === 7 || JSON.parse(bad.stdout).code === 102 || JSON.parse(bad.stdout).code === 103, 'a VLAN on a PF-less device is refused with a clear reason');
-  expect(cni('DEL', ena).status === 0, 'DEL released it and removed the device-info file');
+  refused(bad, 103, /has no PF.*vlan cannot be applied/, 'a VLAN on a PF-less device is refused with a clear reason');
+  const a1 = cni('ADD', ena);
+  succeeded(a1, 'ADD succeeded; result names the interface, sandbox and pciID', (j) =>
+    j.interfaces?.[0]?.name === 'net1' && j.interfaces[0].sandbox === livePod && j.interfaces[0].pciID === '0000:00:06.0');
+  const info = existsSync(join(root, devinfo)) ? readFileSync(join(root, devinfo), 'utf8') : '';
+  console.log(`  device-info file: ${info || '(missing)'}`);
+  expect(parse(info)?.pci?.['pci-address'] === '0000:00:06.0', 'device-info names the PCI address for Multus');
+  succeeded(cni('CHECK', ena), 'CHECK verified the device is still on vfio-pci');
+  const ena2 = cni('ADD', ena, { cid: 'other', ifname: 'net2' });
+  refused(ena2, 102, /already (allocated|attached|in use)|demo0001/, 'a second pod asking for the same device is refused (already allocated)');
+  succeeded(cni('DEL', ena), 'DEL released it and removed the device-info file');
   expect(!existsSync(join(root, devinfo)), 'device-info file gone');
-  expect(cni('DEL', ena).status === 0, 'a repeated DEL succeeds');
+  succeeded(cni('DEL', ena), 'a repeated DEL succeeds');
 
   section('DPDK: SR-IOV VF on vfio-pci, MTU from the PF');
   const vf = { cniVersion: '1.0.0', name: 'sriov-dpdk', type: 'dpdk-cni', deviceID: vfs[3] };
   const a2 = cni('ADD', vf);
-  const r2 = JSON.parse(a2.stdout);
-  expect(r2.interfaces?.[0]?.mtu === 9000, `VF ${vfs[3]} reported with the PF's MTU 9000`);
-  const m = cni('ADD', { ...vf, mtu: 9600 }, { cid: 'demo0003', ifname: 'net3' });
-  expect(m.status === 1, 'an MTU above the PF MTU is refused');
-  expect(cni('DEL', vf).status === 0, 'DEL');
+  succeeded(a2, `VF ${vfs[3]} reported with the PF's MTU 9000`, (j) => j.interfaces?.[0]?.mtu === 9000 && j.interfaces[0].pciID === vfs[3]);
+  // another, free VF of the same PF: the only possible reason is the MTU
+  const m = cni('ADD', { ...vf, deviceID: vfs[4], mtu: 9600 }, { cid: 'demo0003', ifname: 'net3' });
+  refused(m, 2, /"mtu" 9600 is above the MTU of PF ens1f0 \(9000\)/, 'an MTU above the PF MTU is refused');
+  succeeded(cni('DEL', vf), 'DEL');
 
   section('vhost-vdpa: the /dev/vhost-vdpa-N path goes into device-info');
   const vd = { cniVersion: '1.1.0', name: 'vdpa-net', type: 'dpdk-cni', deviceID: '0000:3b:10.0', runtimeConfig: { CNIDeviceInfoFile: '/var/run/k8s.cni.cncf.io/devinfo/cni/demo-vdpa-net-demo0001_net1' } };
-  expect(cni('ADD', vd).status === 0, 'ADD');
-  console.log(`  device-info file: ${readFileSync(join(root, vd.runtimeConfig.CNIDeviceInfoFile), 'utf8')}`);
-  expect(cni('DEL', vd).status === 0, 'DEL');
+  succeeded(cni('ADD', vd), 'ADD', (j) => j.interfaces?.[0]?.pciID === '0000:3b:10.0');
+  const vinfo = existsSync(join(root, vd.runtimeConfig.CNIDeviceInfoFile)) ? readFileSync(join(root, vd.runtimeConfig.CNIDeviceInfoFile), 'utf8') : '';
+  console.log(`  device-info file: ${vinfo || '(missing)'}`);
+  expect(parse(vinfo)?.vdpa?.path === '/dev/vhost-vdpa-0', 'device-info gives the app /dev/vhost-vdpa-0');
+  succeeded(cni('DEL', vd), 'DEL');
 
   section('Kernel VF moved into a pod with host-local IPAM (needs root: real netns + veth)');
   if (!isRoot) {
@@ -103,10 +129,13 @@ try {
         ...(haveIpam ? { ipam: { type: 'host-local', subnet: '10.56.0.0/24', dataDir: join(root, 'ipam') } } : {}) };
       const opts = { netns: `/run/netns/${pod}` };
       const a = cni('ADD', conf, opts);
-      expect(a.status === 0, `ADD moved the VF netdev into the pod as net1 with MTU 1400${haveIpam ? ' and 10.56.0.2/24' : ''}`);
+      const inPod = parse(sh('ip', '-n', pod, '-j', 'addr', 'show', 'dev', 'net1').stdout || '[]')?.[0];
+      const addrs = (inPod?.addr_info ?? []).map((x) => `${x.local}/${x.prefixlen}`);
+      succeeded(a, `ADD moved the VF netdev into the pod as net1 with MTU 1400${haveIpam ? ' and 10.56.0.2/24' : ''}`, () =>
+        inPod?.mtu === 1400 && (!haveIpam || addrs.includes('10.56.0.2/24')));
       console.log(`  in the pod: ${sh('ip', '-n', pod, '-br', 'addr', 'show', 'dev', 'net1').stdout.trim()}`);
-      expect(cni('CHECK', { ...conf, prevResult: JSON.parse(a.stdout) }, opts).status === 0, 'CHECK verified name, MAC, MTU, up and address in the pod');
-      expect(cni('DEL', conf, opts).status === 0, 'DEL moved it back');
+      succeeded(cni('CHECK', { ...conf, prevResult: parse(a.stdout) }, opts), 'CHECK verified name, MAC, MTU, up and address in the pod');
+      succeeded(cni('DEL', conf, opts), 'DEL moved it back');
       const back = JSON.parse(sh('ip', '-j', 'link', 'show', 'dev', vfnet).stdout || '[]')[0];
       expect(back?.mtu === 1500, `back in the host as ${vfnet} with MTU ${back?.mtu}`);
     } finally {

@@ -1,6 +1,10 @@
 import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import { seaInfo } from '../sea/chunk.js';
+import { repeatedOptions } from './args.js';
+
+/** yargs refused the arguments (or a command failed outside its own error handling): exit 2. */
+class ArgsRejected extends Error {}
 
 /**
  * The human CLI (node tools). Loaded only when dpdk-cni runs without CNI_COMMAND, so yargs never
@@ -27,16 +31,24 @@ export async function runTool(argv: string[], version: string): Promise<number> 
       },
     );
   for (const c of commands) y = c.register(y, { version, setExitCode: (n: number) => { code = n; } });
-  await y
-    .version(version)
-    .demandCommand(1, 'name a command, or run with CNI_COMMAND set as a CNI plugin')
-    .strict()
-    .fail((msg, err) => {
-      process.stderr.write(`dpdk-cni: ${err?.message ?? msg}\nRun "dpdk-cni --help" for usage.\n`);
-      code = 2;
-    })
-    .help()
-    .wrap(Math.min(110, process.stdout.columns || 100))
-    .parseAsync();
+  try {
+    await y
+      .version(version)
+      .demandCommand(1, 'name a command, or run with CNI_COMMAND set as a CNI plugin')
+      .strict()
+      // a repeated single-value option (--driver a --driver b) is refused, not turned into a list
+      .check((argv, opts) => repeatedOptions(argv, opts))
+      // Throwing (instead of only setting the exit code) is what keeps yargs from running the
+      // command's handler after a rejected argument: nothing may happen when arguments are refused.
+      .fail((msg, err) => {
+        throw new ArgsRejected(err?.message ?? msg);
+      })
+      .help()
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .parseAsync();
+  } catch (e) {
+    process.stderr.write(`dpdk-cni: ${(e as Error).message}\nRun "dpdk-cni --help" for usage.\n`);
+    return 2;
+  }
   return code;
 }

@@ -60,6 +60,24 @@ export function untrustedPlugin(dir: string, file: string): string | undefined {
   }
 }
 
+/**
+ * The same rule for a directory plugins are installed into (`dpdk-cni install --target`): the
+ * directory as given and its real path owned by root (or us) and writable by nobody else, every
+ * directory above them too (sticky ones allowed above). Returns why not.
+ */
+export function untrustedDir(dir: string): string | undefined {
+  try {
+    const own = new Set([path.posix.normalize(dir), realpathSync(dir)]);
+    for (const d of new Set([...own].flatMap(chain))) {
+      const why = writableByOthers(statSync(d), !own.has(d));
+      if (why) return `${d} is ${why}`;
+    }
+    return undefined;
+  } catch (e) {
+    return `it cannot be checked: ${(e as Error).message}`;
+  }
+}
+
 export function findPlugin(host: Host, type: string, path: readonly string[]): string {
   const refused: string[] = [];
   for (const dir of path) {

@@ -96,25 +96,32 @@ function mustRead(host: Host, pci: string): NodeDevice {
 /** Safety checks that --force overrides: a non-network device, a netdev in use, a pod using it. */
 function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): void {
   const problems: string[] = [];
+  const todo: string[] = [];
   if (!isNetworkClass(d.pciClass)) {
     problems.push(`${d.pci} is not a network device (PCI class ${d.pciClass ?? 'unknown'}); the host may depend on it`);
+    todo.push(`check the address ("lspci -D -s ${d.pci}"; "dpdk-cni bind --status" lists the network devices)`);
   }
   if (d.netdev) {
     const u = netdevUsage(host, d.netdev);
-    if (inUse(u)) problems.push(`its netdev ${usageText(d.netdev, u)}, so the host is using it`);
-    else if (!u.present) notes.push(`netdev ${d.netdev} is not in this network namespace; its use was not checked`);
+    if (inUse(u)) {
+      problems.push(`its netdev ${usageText(d.netdev, u)}, so the host is using it`);
+      todo.push(`take it out of use ("ip addr flush dev ${d.netdev} && ip link set ${d.netdev} down")`);
+    } else if (!u.present) notes.push(`netdev ${d.netdev} is not in this network namespace; its use was not checked`);
   }
   const m = loadMarker(host, d.pci);
   if (m) {
-    if (isLiveNetns(m.netns)) problems.push(`dpdk-cni attached it to container ${m.key.containerID} (network ${m.key.net}, ${m.key.ifname}) whose network namespace ${m.netns} is alive`);
-    else notes.push(`a stale allocation by container ${m.key.containerID} (netns gone) exists; the next CNI ADD or GC releases it`);
+    if (isLiveNetns(m.netns)) {
+      problems.push(`dpdk-cni attached it to container ${m.key.containerID} (network ${m.key.net}, ${m.key.ifname}) whose network namespace ${m.netns} is alive`);
+      todo.push('delete that pod first');
+    } else notes.push(`a stale allocation by container ${m.key.containerID} (netns gone) exists; the next CNI ADD or GC releases it`);
   }
   if (problems.length === 0) return;
   if (force) {
     notes.push(`--force: going ahead although ${problems.join('; ')}`);
     return;
   }
-  throw refused(`refusing to rebind ${d.pci}: ${problems.join('; ')}. Take it out of use first (e.g. "ip addr flush dev ${d.netdev ?? 'IF'} && ip link set ${d.netdev ?? 'IF'} down", delete the pod), or pass --force`);
+  const what = todo.join('; ');
+  throw refused(`refusing to rebind ${d.pci}: ${problems.join('; ')}. ${what.charAt(0).toUpperCase()}${what.slice(1)}, or pass --force`);
 }
 
 function driverDir(host: Host, name: string): string {

@@ -34,7 +34,7 @@ describe('generate', () => {
 
   it('--write replaces the file atomically (0644, no temp files) with exactly the generated config', () => {
     const n = awsNode(dir.path);
-    writeConf(n.root, '{"old": true}');
+    writeConf(n.root, { resourceList: [{ resourceName: 'old' }] });
     const args = ['dp-config', '-r', `x.io/two=pci:${ENA_VFIO},${ENA_KERNEL}`];
     const printed = tool(args, n.root).stdout;
     const w = tool([...args, '--write'], n.root);

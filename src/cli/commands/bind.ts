@@ -1,10 +1,13 @@
 import type { Argv } from 'yargs';
-import { acquireLock } from '../../sys/lock.js';
+import { CniError, Code } from '../../cni/errors.js';
+import { lockTimeoutMs } from '../../commands/common.js';
+import { acquireLock, type Lock } from '../../sys/lock.js';
 import { makeHost, type Host } from '../../sys/host.js';
 import { sysfsWriter } from '../../node/attr-writer.js';
 import { checkAddress, executeBind, lastKnownText, parseTarget, planBind, targetText, writeText, type BindOutcome, type BindPlan, type DevView, type Target } from '../../node/bind.js';
 import { exitCodeOf, failed } from '../../node/errors.js';
 import { nodeStatus, renderStatus } from '../../node/status.js';
+import { seconds } from '../args.js';
 import type { ToolContext } from './index.js';
 
 /**
@@ -65,9 +68,11 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
   let worst = 0;
   const results: Array<Record<string, unknown>> = [];
   for (const pci of pcis) {
-    const lock = await acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs: 30_000 });
     let plan: BindPlan | undefined;
+    // the same per-device lock CNI ADD/DEL/GC hold; a dry run changes nothing and takes none
+    let lock: Lock | undefined;
     try {
+      if (!opts.dryRun) lock = await lockFor(host, pci);
       plan = planBind(host, pci, opts.target, { force: opts.force });
       const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, sysfsWriter, plan, opts.timeoutMs);
       results.push({ ...out, status: out.unchanged ? 'unchanged' : opts.dryRun ? 'planned' : 'changed' });
@@ -82,17 +87,25 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
       }
       process.stderr.write(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
     } finally {
-      lock.release();
+      lock?.release();
     }
   }
   if (opts.json) process.stdout.write(`${JSON.stringify({ devices: results }, null, 2)}\n`);
   ctx.setExitCode(worst);
 }
 
-function timeoutMs(s: unknown): number {
-  const n = Number(s);
-  return Number.isFinite(n) && n >= 0 ? Math.round(n * 1000) : 5000;
+async function lockFor(host: Host, pci: string): Promise<Lock> {
+  const timeoutMs = lockTimeoutMs(host.env);
+  try {
+    return await acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs });
+  } catch (e) {
+    if (!(e instanceof CniError && e.code === Code.TryAgainLater)) throw failed(`cannot take ${pci}'s device lock: ${(e as Error).message}; nothing was changed`);
+    throw failed(`${pci} is locked by another dpdk-cni operation (a CNI ADD, DEL, CHECK or GC of a pod, or another bind) that did not finish within ${timeoutMs / 1000} s; nothing was changed: run this again when it is done`);
+  }
 }
+
+/** --timeout, checked by yargs before the command runs */
+const timeoutMs = (s: number): number => Math.round(s * 1000);
 
 export function register(y: Argv, ctx: ToolContext): Argv {
   return y
@@ -108,6 +121,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
           .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel to bind the device' })
+          .check((a) => seconds('timeout', a.timeout))
           .example('$0 bind 0000:00:06.0 --driver vfio-pci', 'hand a NIC to DPDK')
           .example('$0 bind 0000:00:06.0 --driver kernel', 'give it back to its kernel driver')
           .example('$0 bind --status', 'list network devices by driver'),
@@ -148,7 +162,8 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           .option('force', { type: 'boolean', default: false, describe: 'unbind even if the netdev is in use or a pod uses it' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
-          .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel' }),
+          .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel' })
+          .check((a) => seconds('timeout', a.timeout)),
       async (a) => {
         await run({ pcis: (a.pci ?? []).map(String), target: { kind: 'none' }, force: a.force, dryRun: a['dry-run'], json: a.json, timeoutMs: timeoutMs(a.timeout) }, ctx);
       },

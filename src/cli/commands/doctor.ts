@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
 import { CHECK_KINDS, renderReport, runDoctor } from '../../node/doctor/run.js';
 import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
+import { selfFile } from './install.js';
 import type { ToolContext } from './index.js';
 
 /** `dpdk-cni doctor [--json]`: is this node ready for DPDK pods? Exit 0 pass, 1 warn, 2 fail. */
@@ -26,7 +27,13 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         ctx.setExitCode(2);
         return;
       }
-      const r = runDoctor(host, { version: ctx.version, cniBinDir: a['cni-bin-dir'], dpConfig: a['dp-config'] }, skip);
+      let self: string;
+      try {
+        self = selfFile();
+      } catch {
+        self = 'dpdk-cni';
+      }
+      const r = runDoctor(host, { version: ctx.version, cniBinDir: a['cni-bin-dir'], dpConfig: a['dp-config'], self }, skip);
       if (a.json) {
         process.stdout.write(`${JSON.stringify({ version: ctx.version, root: host.root || '/', ...r }, null, 2)}\n`);
       } else {

@@ -1,7 +1,8 @@
+import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
 import { checkConfig, parseConfig, worst, type Finding } from '../../node/dpconfig/check.js';
-import { generate, writeConfig } from '../../node/dpconfig/generate.js';
+import { generate, writeConfig, writePathProblem } from '../../node/dpconfig/generate.js';
 import { parseResourceArg } from '../../node/dpconfig/selector.js';
 import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
 import { exitCodeOf } from '../../node/errors.js';
@@ -30,12 +31,13 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           alias: 'r', type: 'string', array: true,
           describe: '<prefix>/<name>=<key>:<value>[,<value>][,<key>:<value>] with keys vendor, device, driver, pci, pf, root, link, vdpa, vhostnet, rdma; repeat a name for another selector object',
         })
-        .option('write', { alias: 'w', type: 'string', describe: `write the config atomically to this file (default ${DEFAULT_CONFIG}) instead of printing it` })
+        .option('write', { alias: 'w', type: 'string', describe: `write the config atomically to this file (default ${DEFAULT_CONFIG}) instead of printing it; an existing file is replaced only if it is empty or a device plugin config, never through a symlink` })
         .option('object-selectors', { type: 'boolean', default: false, describe: 'write "selectors" as one object (device plugin < v3.5) instead of a list' })
         .option('allow-empty', { type: 'boolean', default: false, describe: 'write even if a resource selects no device on this node' })
         .option('check', { type: 'boolean', default: false, describe: 'validate an existing config against this node instead' })
-        .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'the config --check reads' })
+        .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'the config --check reads: an absolute path is on the node (under DPDK_CNI_ROOT), a relative one in the current directory' })
         .option('json', { type: 'boolean', default: false, describe: '--check: machine-readable findings' })
+        .check((a) => (a.write ? (writePathProblem(a.write) ?? true) : true))
         .example('$0 dp-config -r aws.amazon.com/ena=vendor:1d0f,device:ec20,driver:vfio-pci --write', 'ENA NICs bound to vfio-pci')
         .example('$0 dp-config -r intel.com/dpdk_vf=pf:ens1f0#0-3,driver:vfio-pci -r intel.com/vdpa=vdpa:vhost', 'VFs 0-3 of ens1f0, and vhost-vdpa devices')
         .example('$0 dp-config --check', 'does /etc/pcidp/config.json select devices that exist?'),
@@ -44,7 +46,9 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       try {
         if (a.check) {
           if ((a.resource ?? []).length > 0 || a.write !== undefined) throw new Error('--check takes no --resource and no --write');
-          const file = host.p(a.config);
+          // an absolute path is a node path (under DPDK_CNI_ROOT); a relative one is a file here
+          // (e.g. a ConfigMap's config.json saved with kubectl), read as given
+          const file = a.config.startsWith('/') ? host.p(a.config) : resolve(a.config);
           const text = host.fs.readText(file);
           let fs: Finding[];
           if (text === undefined) fs = [{ level: 'fail', message: `${a.config} does not exist`, fix: 'generate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write' }];
@@ -69,8 +73,8 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         }
         if (a.write !== undefined) {
           const dest = a.write === '' ? DEFAULT_CONFIG : a.write;
-          const p = writeConfig(host, dest, g.text);
-          process.stdout.write(`${summary}wrote ${p}\nthe device plugin reads its config only at start: put this file into its ConfigMap (config.json) and restart its pods\n`);
+          const w = writeConfig(host, dest, g.text);
+          process.stdout.write(`${summary}wrote ${w.path}: ${w.replaced}\nthe device plugin reads its config only at start: put this file into its ConfigMap (config.json) and restart its pods\n`);
         } else {
           process.stderr.write(summary);
           process.stdout.write(g.text);

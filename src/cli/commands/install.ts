@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
+import { untrustedDir } from '../../ipam/ipam.js';
 import type { ToolCommand, ToolContext } from './index.js';
 
 /**
@@ -127,6 +128,13 @@ export function installTo(src: string, targetDir: string, name: string): { dest:
     );
   }
   if (!st.isDirectory()) throw new InstallError(`target ${targetDir} is not a directory: pass the CNI bin directory with --target`);
+  const why = untrustedDir(targetDir);
+  if (why) {
+    throw new InstallError(
+      `refusing to install into ${targetDir}: ${why}. Whoever can write there chooses what the runtime runs as root, and dpdk-cni refuses to run IPAM plugins from such a CNI_PATH entry; ` +
+        'install into a directory only root can change (e.g. chown root:root and chmod 0755 it)',
+    );
+  }
   const dest = join(targetDir, name);
   removeLeftovers(targetDir);
   let existed = false;

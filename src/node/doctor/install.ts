@@ -6,6 +6,14 @@ import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 
 /** The installed plugin, the device plugin config, and dpdk-cni's own state. */
 
+/** A word for a printed shell command: as is when it needs no quoting, else single-quoted. */
+export function shq(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Where CNI plugins live on common distributions: the IPAM plugin a stale attachment needs is in one of them. */
+const CNI_DIRS = ['/opt/cni/bin', '/usr/lib/cni', '/usr/libexec/cni'];
+
 /**
  * The installed binary is run twice, as the runtime and as an operator would: `--version` gives
  * its release (compared with this tool's), and CNI_COMMAND=VERSION proves the CNI entry point the
@@ -14,7 +22,9 @@ import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 export function binaryCheck(host: Host, o: DoctorOptions): Check[] {
   const logical = `${o.cniBinDir}/dpdk-cni`;
   const bin = host.p(logical);
-  const install = `install the DaemonSet, or copy this executable: install -m 0755 "$(command -v dpdk-cni)" ${logical}`;
+  // the file this tool runs from, not whatever PATH has (empty when run as "node dist/dpdk-cni"),
+  // into the bin directory as this tool sees it (under DPDK_CNI_ROOT on a simulated node)
+  const install = `install the DaemonSet, or copy this executable: install -D -m 0755 ${shq(o.self)} ${shq(bin)}`;
   if (!host.fs.exists(bin)) return [fail('cni-binary', `${logical} is not installed: the runtime cannot run the plugin`, install)];
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
   const v = host.exec(bin, ['--version'], { env, timeoutMs: 15_000 });
@@ -51,8 +61,18 @@ export function dpConfigCheck(host: Host, o: DoctorOptions): Check[] {
   });
 }
 
-function delCommand(host: Host, file: string, cid: string, ifname: string, binDir: string): string {
-  return `jq -r .netconf ${file} | CNI_COMMAND=DEL CNI_CONTAINERID=${cid} CNI_IFNAME=${ifname} CNI_PATH=${binDir} ${host.root ? `DPDK_CNI_ROOT=${host.root} ` : ''}${host.p(binDir)}/dpdk-cni`;
+/**
+ * The DEL a runtime would have sent. CNI_PATH lists the node's usual plugin directories that exist
+ * (the IPAM plugin need not be next to dpdk-cni: Debian's are in /usr/lib/cni); the plugin itself
+ * skips entries others than root can change. The installed plugin runs it, else this tool's file.
+ */
+function delCommand(host: Host, file: string, cid: string, ifname: string, o: DoctorOptions): string {
+  const dirs = [...new Set([o.cniBinDir, ...CNI_DIRS])].filter((d) => host.fs.isDir(d));
+  const installed = `${host.p(o.cniBinDir)}/dpdk-cni`;
+  const bin = host.fs.exists(installed) ? installed : o.self;
+  const env = [`CNI_COMMAND=DEL`, `CNI_CONTAINERID=${shq(cid)}`, `CNI_IFNAME=${shq(ifname)}`, `CNI_PATH=${shq(dirs.join(':') || o.cniBinDir)}`];
+  if (host.root) env.push(`DPDK_CNI_ROOT=${shq(host.root)}`);
+  return `jq -r .netconf ${shq(file)} | ${env.join(' ')} ${shq(bin)}`;
 }
 
 export function stateCheck(host: Host, o: DoctorOptions): Check[] {
@@ -67,7 +87,7 @@ export function stateCheck(host: Host, o: DoctorOptions): Check[] {
         warn(
           `state:${s.pci}`,
           `attachment ${where}: its network namespace ${s.netns} is gone but DEL never came; ${s.pci} is still held`,
-          `the runtime's next CNI GC or the next ADD of ${s.pci} releases it; to release it now: ${delCommand(host, file, s.key.containerID, s.key.ifname, o.cniBinDir)}`,
+          `the runtime's next CNI GC or the next ADD of ${s.pci} releases it; to release it now: ${delCommand(host, file, s.key.containerID, s.key.ifname, o)}`,
         ),
       );
     } else if (s.phase === 'adding') {

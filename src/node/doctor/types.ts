@@ -15,6 +15,8 @@ export interface DoctorOptions {
   version: string;
   cniBinDir: string;
   dpConfig: string;
+  /** the file this tool runs from (the bundle or the single executable): printed fixes name it */
+  self: string;
 }
 
 export type CheckFn = (host: Host, o: DoctorOptions) => Check[];

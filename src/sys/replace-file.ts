@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Files an operator asks a node tool to write (`dp-config --write`): what is at the path now, and
+ * an atomic replacement that several writers may run at once. Unlike writeAtomic() (sys/fs.ts),
+ * whose one temp name per file relies on the device lock, every writer here gets its own temp name
+ * `.<name>.<pid>.<random>.tmp`; the last rename wins and no writer fails on another's temp file.
+ */
+export type Existing =
+  | { kind: 'missing' }
+  | { kind: 'symlink'; target: string }
+  | { kind: 'other'; what: string }
+  | { kind: 'file'; text: string; size: number };
+
+const MAX_READ = 1 << 20;
+
+export function existing(p: string): Existing {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+    throw e;
+  }
+  if (st.isSymbolicLink()) return { kind: 'symlink', target: fs.readlinkSync(p) };
+  if (st.isDirectory()) return { kind: 'other', what: 'a directory' };
+  if (!st.isFile()) return { kind: 'other', what: 'not a regular file' };
+  if (st.size > MAX_READ) return { kind: 'file', text: '', size: st.size };
+  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    return { kind: 'file', text: fs.readFileSync(fd, 'utf8'), size: st.size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const STALE_MS = 10 * 60 * 1000;
+
+export function tmpPrefixOf(p: string): string {
+  return `.${path.basename(p)}.`;
+}
+
+/** Temp files of `p` that a killed writer left, judged by age (a live writer's is seconds old). */
+function sweep(p: string): void {
+  const dir = path.dirname(p);
+  const prefix = tmpPrefixOf(p);
+  for (const e of fs.readdirSync(dir)) {
+    if (!e.startsWith(prefix) || !e.endsWith('.tmp')) continue;
+    try {
+      if (Date.now() - fs.lstatSync(path.join(dir, e)).mtimeMs > STALE_MS) fs.rmSync(path.join(dir, e), { force: true });
+    } catch {
+      /* raced with its owner */
+    }
+  }
+}
+
+/** temp file (unique name, O_EXCL) + fsync + rename over `p` + fsync of the directory. */
+export function replaceAtomic(p: string, data: string, mode: number): void {
+  const dir = path.dirname(p);
+  sweep(p);
+  const tmp = path.join(dir, `${tmpPrefixOf(p)}${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+  try {
+    fs.writeSync(fd, data);
+    fs.fchmodSync(fd, mode);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, p);
+  } catch (e) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  try {
+    const d = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      fs.fsyncSync(d);
+    } finally {
+      fs.closeSync(d);
+    }
+  } catch {
+    /* some filesystems refuse fsync on a directory; the rename already happened */
+  }
+}
