@@ -26,6 +26,7 @@ export const Code = {
   CheckFailed: 108,
   DeviceInfoFailed: 109,
   Internal: 110,
+  DeviceInUse: 111,
 } as const;
 
 export type CodeValue = (typeof Code)[keyof typeof Code];
@@ -64,7 +65,7 @@ export const ERROR_TABLE: ReadonlyArray<[number, string]> = [
   [50, 'STATUS: the plugin cannot service ADD (state dir unusable or IPAM not ready).'],
   [100, 'Device not found: no PCI device at that address, or its netdev / vDPA device is missing.'],
   [101, 'Device unsupported: no driver bound, or a driver the plugin does not know.'],
-  [102, 'Device busy: already allocated to a pod whose network namespace is still alive.'],
+  [102, 'Device busy: already allocated to a pod whose network namespace is still alive, or an SR-IOV PF with VFs in such pods (or a VF whose PF is).'],
   [103, 'The device has no PF (PF-less NIC): a VF setting (vlan, spoofchk, trust, rates, link_state, MAC) cannot be applied.'],
   [104, 'An iproute2 / netlink operation failed (the message shows the command and the kernel error).'],
   [105, 'The pod network namespace is unusable, or the interface name already exists in it.'],
@@ -73,4 +74,5 @@ export const ERROR_TABLE: ReadonlyArray<[number, string]> = [
   [108, 'CHECK found a difference between what ADD configured and what is there (every mismatch is listed).'],
   [109, 'The Device-Info file could not be read or written.'],
   [110, 'Internal error (a bug: please report it with the log).'],
+  [111, 'Device in use by the host: its netdev has an address, a route, a master (bridge, bond) or an upper device (macvlan, vlan) with addresses; the message says which. Take it out of use, or set "allowInUse": true (DEL puts them back).'],
 ];

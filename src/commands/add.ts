@@ -4,7 +4,7 @@ import { emptyResult, parseResult, type Interface, type Result } from '../cni/re
 import { classify, type PciDevice } from '../device/classify.js';
 import { readInt, pciDir } from '../device/sysfs.js';
 import { execIpam } from '../ipam/ipam.js';
-import { ipJson, ipRun, listLinks, type LinkInfo } from '../net/iproute.js';
+import { ipJson, ipRun, parseLink, type LinkInfo } from '../net/iproute.js';
 import { moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
 import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
 import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
@@ -15,6 +15,7 @@ import {
 } from '../state/store.js';
 import { devicePci, keyOf, lockDevice, pickMac, release, step, wantedVf } from './common.js';
 import { lastKnown } from '../state/last-known.js';
+import { hostUseForAdd, refusePodUse } from './in-use.js';
 
 /**
  * A previous owner that is not using the device any more: put the device back first. We hold the
@@ -118,6 +119,7 @@ export const add: Handler = async (ctx) => {
     healStale(ctx, pci);
     const mac = pickMac(conf, args);
     const p = plan(ctx, dev, mac);
+    refusePodUse(host, dev);
 
     // Originals, read before anything changes.
     let original: VfState | undefined;
@@ -129,9 +131,12 @@ export const add: Handler = async (ctx) => {
     }
     let netdev: NetdevState | undefined;
     if (kernel && dev.netdev) {
-      const hostLinks = listLinks(host) ?? [];
+      // with addresses: the in-use test needs them, and it costs the same process
+      const dump = ipJson(host, ['-d', 'addr', 'show']) ?? [];
+      const hostLinks = dump.map(parseLink).filter((x): x is LinkInfo => x !== undefined);
       const l = hostLinks.find((x) => x.ifname === dev.netdev);
       if (!l) throw new CniError(Code.DeviceNotFound, `netdev ${dev.netdev} of ${pci} is not in the host network namespace (still in another pod?)`);
+      const hostUse = hostUseForAdd(host, pci, l.ifname, dump, conf.allowInUse === true);
       if (podHasLink(host, args.netns, args.ifName)) {
         throw new CniError(Code.NetnsFailed, `interface ${args.ifName} already exists in the pod network namespace ${args.netns}`);
       }
@@ -139,6 +144,10 @@ export const add: Handler = async (ctx) => {
         hostName: l.ifname, origMac: l.mac, origMtu: l.mtu, wasUp: l.up, tmpName: freeTmpName(pci, hostLinks),
         podName: args.ifName, mac: p.netdevMac ?? l.mac, mtu: conf.mtu ?? l.mtu,
       };
+      if (hostUse) {
+        netdev.hostUse = hostUse;
+        log.warn('taking a netdev the host uses ("allowInUse"); DEL puts its addresses, routes and master back', { netdev: l.ifname, ...hostUse });
+      }
     }
     let mtu: number | undefined;
     if (!kernel) {

@@ -6,7 +6,7 @@ import { parseBdf } from '../device/pci.js';
 import { execIpam } from '../ipam/ipam.js';
 import type { Logger } from '../log/logger.js';
 import { ipJson, ipRun } from '../net/iproute.js';
-import { locate, moveOut } from '../net/netdev.js';
+import { locate, moveOut, restoreHostUse } from '../net/netdev.js';
 import { parsePfLink, restoreCommands, type VfSettings } from '../net/vf.js';
 import { undoDeviceInfo } from '../deviceinfo/spec.js';
 import type { Host } from '../sys/host.js';
@@ -116,6 +116,7 @@ export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Log
     } else {
       try {
         moveOut(host, st.netdev, at, netns);
+        restoreHostUse(host, st.netdev, log);
       } catch (e) {
         problems.push(`moving ${at.name} back to the host: ${(e as Error).message}`);
       }

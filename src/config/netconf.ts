@@ -23,6 +23,7 @@ export const netConfSchema = z.looseObject({
   deviceID: z.optional(z.string()),
   pciBusID: z.optional(z.string()),
   vdpaDevice: z.optional(z.string().check(z.regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/))),
+  allowInUse: z.optional(z.boolean()),
   vlan: z.optional(int(0, 4094)),
   vlanQoS: z.optional(int(0, 7)),
   vlanProto: z.optional(z.string()),
@@ -65,6 +66,8 @@ export interface NetConf {
   /** The netconf field deviceID was taken from, for error messages. */
   deviceIDField?: 'runtimeConfig.deviceID' | 'deviceID' | 'pciBusID';
   vdpaDevice?: string;
+  /** take a netdev the host uses (addresses, routes, master); DEL puts them back */
+  allowInUse?: boolean;
   vlan?: number;
   vlanQoS?: number;
   vlanProto?: '802.1q' | '802.1ad';
@@ -220,6 +223,7 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetCo
     conf.deviceIDField = devFrom[0];
   }
   if (c.vdpaDevice) conf.vdpaDevice = c.vdpaDevice;
+  if (c.allowInUse) conf.allowInUse = true;
 
   if (c.vlan !== undefined) conf.vlan = c.vlan;
   if (c.vlanQoS !== undefined) {

@@ -5,6 +5,8 @@ import { step } from '../sys/fault.js';
 import { ipRun, listLinks, type LinkInfo } from './iproute.js';
 import type { NetdevState } from '../state/store.js';
 import type { IpConfig, Route } from '../cni/result.js';
+import type { HostRoute } from '../node/netdev-usage.js';
+import type { Logger } from '../log/logger.js';
 
 /** A host-unique temporary name for a device while it moves (derived from its PCI address). */
 export function tmpNameFor(pci: string): string {
@@ -113,4 +115,56 @@ export function moveOut(host: Host, st: NetdevState, at: Located, netns: string 
   if (st.origMtu) c.push(['link', 'set', 'dev', st.hostName, 'mtu', String(st.origMtu)]);
   if (st.wasUp) c.push(['link', 'set', 'dev', st.hostName, 'up']);
   ipRun(host, c);
+}
+
+/**
+ * What the host had on the netdev before an ADD with "allowInUse" (addresses, routes, master):
+ * put back after moveOut. `replace`, so a retried DEL or a rollback of a device that never moved
+ * does not fail on what is already there. The kernel's own prefix routes come back with the
+ * addresses, so only the others are added.
+ */
+export function hostUseCommands(name: string, use: NonNullable<NetdevState['hostUse']>): string[][] {
+  const c: string[][] = [];
+  if (use.master) c.push(['link', 'set', 'dev', name, 'master', use.master]);
+  for (const a of use.addresses) c.push(['addr', 'replace', a, 'dev', name]);
+  for (const r of use.routes) {
+    if (r.protocol === 'kernel') continue;
+    c.push(hostRouteCmd(r, name));
+  }
+  return c;
+}
+
+function hostRouteCmd(r: HostRoute, dev: string): string[] {
+  const c = ['route', 'replace', r.dst === 'default' ? (r.family === 6 ? '::/0' : '0.0.0.0/0') : r.dst];
+  if (r.gateway) c.push('via', r.gateway);
+  c.push('dev', dev);
+  if (r.metric !== undefined) c.push('metric', String(r.metric));
+  if (r.table) c.push('table', r.table);
+  if (r.protocol) c.push('proto', r.protocol);
+  if (r.scope && !r.gateway) c.push('scope', r.scope);
+  if (r.prefsrc) c.push('src', r.prefsrc);
+  return c;
+}
+
+/**
+ * Put back the host's addresses, routes and master (best effort: one batch, else each command on
+ * its own). What cannot be restored (a bridge deleted meanwhile, a gateway no longer reachable)
+ * is logged, not retried: the netdev itself is back, and a DEL must not fail forever over it.
+ */
+export function restoreHostUse(host: Host, st: NetdevState, log: Logger): void {
+  if (!st.hostUse) return;
+  const cmds = hostUseCommands(st.hostName, st.hostUse);
+  try {
+    ipRun(host, cmds);
+    return;
+  } catch {
+    /* one at a time below, to restore all that can be */
+  }
+  for (const c of cmds) {
+    try {
+      ipRun(host, [c]);
+    } catch (e) {
+      log.warn('could not restore what the host had on the netdev', { netdev: st.hostName, err: (e as Error).message });
+    }
+  }
 }

@@ -6,7 +6,7 @@ import { isLiveNetns } from '../sys/netns.js';
 import type { AttrWriter } from './attr-writer.js';
 import { failed, refused } from './errors.js';
 import { iommuState, vfioGroupNode } from './iommu.js';
-import { inUse, netdevUsage, usageText } from './netdev-usage.js';
+import { hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons } from './netdev-usage.js';
 import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from './pci-scan.js';
 
 /**
@@ -103,11 +103,14 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
   }
   if (d.netdev) {
     const u = netdevUsage(host, d.netdev);
-    if (inUse(u)) {
-      problems.push(`its netdev ${usageText(d.netdev, u)}, so the host is using it`);
-      todo.push(`take it out of use ("ip addr flush dev ${d.netdev} && ip link set ${d.netdev} down")`);
+    const why = hostUseReasons(d.netdev, u);
+    if (why.length > 0) {
+      problems.push(`the host is using its netdev: ${why.join('; ')}`);
+      todo.push(`take ${d.netdev} out of the host's use (its addresses, routes, master, upper devices)`);
     } else if (!u.present) notes.push(`netdev ${d.netdev} is not in this network namespace; its use was not checked`);
   }
+  // rebinding or unbinding a PF destroys its VFs, also those in pods
+  if (numVfs(host, d.pci) > 0) problems.push(...vfUseReasons(d.pci, vfsInUse(host, d.pci)).map((r) => `${r}; rebinding the PF destroys them`));
   const m = loadMarker(host, d.pci);
   if (m) {
     if (isLiveNetns(m.netns)) {

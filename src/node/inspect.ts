@@ -7,7 +7,10 @@ import type { Host } from '../sys/host.js';
 import { isLiveNetns } from '../sys/netns.js';
 import { failed } from './errors.js';
 import { groupMembers, isNoiommuGroup, vfioGroupNode } from './iommu.js';
-import { inUse, netdevUsage } from './netdev-usage.js';
+import { hostUseReasons, netdevUsage, vfsInUse } from './netdev-usage.js';
+import { hostUseForAdd, refusePodUse } from '../commands/in-use.js';
+import { ipJson } from '../net/iproute.js';
+import { isCniError } from '../cni/errors.js';
 import { netdevFacts, readDevice, type NodeVdpa } from './pci-scan.js';
 
 /** What dpdk-cni sees for one PCI address and what an ADD would do with it. Reads only. */
@@ -22,7 +25,9 @@ export interface InspectReport {
   iommu?: { group: string; noiommu: boolean; members: string[]; vfioNode?: string; vfioNodePresent?: boolean };
   pf?: { pci: string; netdev?: string; vfIndex?: number; mtu?: number };
   numVfs?: number;
-  netdev?: { name: string; mac?: string; mtu?: number; up?: boolean; addresses?: string[]; inUse?: boolean };
+  netdev?: { name: string; mac?: string; mtu?: number; up?: boolean; addresses?: string[]; inUse?: boolean; usedFor?: string[] };
+  /** an SR-IOV PF: its VFs, and those allocated to live pods */
+  sriov?: { numVfs: number; vfsInUse: Array<{ index: number; pci: string; containerID: string; network: string }> };
   vdpa: NodeVdpa[];
   lastKnown?: LastKnown;
   attachment?: { containerID: string; network: string; ifname: string; netns: string; netnsAlive: boolean; phase?: string };
@@ -30,6 +35,8 @@ export interface InspectReport {
     mode?: Mode;
     /** why ADD would fail for this device */
     refusal?: string;
+    /** the CNI error code of the refusal */
+    refusalCode?: number;
     actions: string[];
     deviceInfo?: DeviceInfo;
     reports?: { mac?: string; mtu?: number };
@@ -51,7 +58,7 @@ function dpMounts(host: Host, d: PciDevice | undefined, driver: string | undefin
   return [];
 }
 
-function actions(host: Host, dev: PciDevice, pfMtu: number | undefined): string[] {
+function actions(host: Host, dev: PciDevice, pfMtu: number | undefined, sriovVfs: number): string[] {
   const a: string[] = [];
   switch (dev.mode) {
     case 'dpdk':
@@ -72,6 +79,8 @@ function actions(host: Host, dev: PciDevice, pfMtu: number | undefined): string[
     if (dev.pf.netdev) a.push(`VF ${dev.pf.vfIndex} of PF ${dev.pf.netdev} (${dev.pf.pci}): vlan, mac, spoofchk, trust, link_state and tx rates are set through the PF and restored on DEL`);
     else a.push(`VF ${dev.pf.vfIndex} of PF ${dev.pf.pci}, which has no netdev: VF settings are refused`);
     if (pfMtu !== undefined && dev.mode !== 'netdev' && dev.mode !== 'virtio-vdpa') a.push(`"mtu" may not exceed the PF's MTU ${pfMtu}`);
+  } else if (sriovVfs) {
+    a.push(`SR-IOV PF with ${sriovVfs} VF(s): no PF above it, so vlan, spoofchk, trust, link_state and rates are refused; attach its VFs rather than the PF (a pod holding the PF controls every VF)`);
   } else {
     a.push('no PF (a whole NIC, e.g. AWS ENA or a passed-through device): vlan, spoofchk, trust, link_state and rates are refused' +
       (dev.mode === 'dpdk' ? '; "mac" only if it equals the NIC\'s own' : ''));
@@ -107,10 +116,19 @@ export function inspect(host: Host, pci: string): InspectReport {
     }
   }
   if (d.numVfs !== undefined) r.numVfs = d.numVfs;
+  if (d.numVfs) {
+    r.sriov = { numVfs: d.numVfs, vfsInUse: vfsInUse(host, pci).map((v) => ({ index: v.index, pci: v.pci, containerID: v.marker.key.containerID, network: v.marker.key.net })) };
+  }
+  let links: unknown[] | undefined;
   if (d.netdev) {
-    const u = netdevUsage(host, d.netdev);
+    links = ipJson(host, ['-d', 'addr', 'show']) ?? [];
+    const u = netdevUsage(host, d.netdev, links);
     r.netdev = { name: d.netdev, ...netdevFacts(host, pci, d.netdev) };
-    if (u.present) Object.assign(r.netdev, { up: u.up, addresses: u.addresses, inUse: inUse(u) });
+    if (u.present) {
+      const why = hostUseReasons(d.netdev, u);
+      Object.assign(r.netdev, { up: u.up, addresses: u.addresses, inUse: why.length > 0 });
+      if (why.length > 0) r.netdev.usedFor = why;
+    }
   }
   const k = lastKnown(host, pci);
   if (k) r.lastKnown = k;
@@ -125,10 +143,22 @@ export function inspect(host: Host, pci: string): InspectReport {
     dev = classify(host, pci);
   } catch (e) {
     r.plugin.refusal = (e as Error).message;
+    if (isCniError(e)) r.plugin.refusalCode = e.code;
+  }
+  if (dev) {
+    // the checks ADD makes (src/commands/in-use.ts), without "allowInUse"
+    try {
+      refusePodUse(host, dev);
+      if ((dev.mode === 'netdev' || dev.mode === 'virtio-vdpa') && dev.netdev) hostUseForAdd(host, pci, dev.netdev, links ?? ipJson(host, ['-d', 'addr', 'show']) ?? [], false);
+    } catch (e) {
+      if (!isCniError(e)) throw e;
+      r.plugin.refusal = e.message;
+      r.plugin.refusalCode = e.code;
+    }
   }
   if (dev) {
     r.plugin.mode = dev.mode;
-    r.plugin.actions = actions(host, dev, pfMtu);
+    r.plugin.actions = actions(host, dev, pfMtu, d.numVfs ?? 0);
     r.plugin.deviceInfo = buildDeviceInfo(dev, undefined, findRepresentor(host, dev));
     if (dev.mode === 'dpdk' || dev.mode === 'vhost-vdpa') {
       const rep: { mac?: string; mtu?: number } = {};

@@ -1,55 +1,212 @@
 import { ipJson } from '../net/iproute.js';
+import { linkBase, pciDir, readInt } from '../device/sysfs.js';
+import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
+import { isLiveNetns } from '../sys/netns.js';
 
 /**
- * Is a host netdev in use? dpdk-devbind.py refuses to unbind an interface that has routes; we
- * refuse one that is up with addresses or routes. The kernel's own IPv6 link-local address and
- * its fe80::/64 and multicast routes do not count: every interface that is merely up has them.
+ * Is a device in use by the host or by another pod? The one test CNI ADD, `bind`/`unbind`,
+ * `inspect`, `doctor` (through `dp-config --check`) and `dp-config` apply. The judging is pure
+ * (facts in, reasons out); the facts are read with one `ip -j -d addr show` (every link with its
+ * addresses, master and lower device: ADD reads that dump anyway) and one
+ * `ip -j route show table all dev X` (both families), and from sysfs and the allocation markers.
+ *
+ * A netdev is used by the host when it has an address that is not link-local (the kernel gives
+ * every interface that is up an fe80:: address: that does not count), a route through it (other
+ * than the kernel's local/broadcast/multicast and fe80::/64 ones), a master (bridge port, bond
+ * slave), or an upper device (macvlan, ipvlan, vlan, macvtap) that carries addresses or has a
+ * master itself. An SR-IOV PF is used by pods when one of its VFs is allocated to a pod whose
+ * network namespace is alive.
  */
+
+/** A route through the netdev, as `ip -j route show` reports it (enough to add it back). */
+export interface HostRoute {
+  dst: string;
+  gateway?: string;
+  metric?: number;
+  /** omitted for the main table */
+  table?: string;
+  protocol?: string;
+  scope?: string;
+  prefsrc?: string;
+  family: 4 | 6;
+}
+
+export interface UpperUse {
+  name: string;
+  kind: string;
+  addresses: string[];
+  master?: string;
+}
+
 export interface NetdevUsage {
   /** false when the netdev is not in this network namespace */
   present: boolean;
   up: boolean;
+  /** addresses other than IPv6 link-local ones, as a/prefixlen */
   addresses: string[];
-  routes: string[];
+  routes: HostRoute[];
+  /** the bridge or bond it is enslaved to */
+  master?: string;
+  masterKind?: string;
+  /** macvlan/ipvlan/vlan devices on top of it that the host uses */
+  uppers: UpperUse[];
 }
 
 type Obj = Record<string, unknown>;
 const isObj = (o: unknown): o is Obj => typeof o === 'object' && o !== null;
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-function routeText(r: Obj, family: string): string | undefined {
-  const dst = typeof r.dst === 'string' ? r.dst : undefined;
-  if (!dst) return undefined;
-  if (family === '6' && (/^fe80::/i.test(dst) || /^ff00::/i.test(dst) || dst === 'multicast')) return undefined;
-  if (r.type === 'multicast' || r.type === 'local' || r.type === 'broadcast') return undefined;
-  return typeof r.gateway === 'string' ? `${dst} via ${r.gateway}` : dst;
+const UPPER_KINDS = new Set(['macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan']);
+
+function kindOf(l: Obj): string | undefined {
+  return isObj(l.linkinfo) ? str(l.linkinfo.info_kind) : undefined;
 }
 
-export function netdevUsage(host: Host, ifname: string): NetdevUsage {
-  const link = ipJson(host, ['addr', 'show', 'dev', ifname])?.[0];
-  if (!isObj(link)) return { present: false, up: false, addresses: [], routes: [] };
-  const flags = Array.isArray(link.flags) ? link.flags : [];
-  const addrs = (Array.isArray(link.addr_info) ? link.addr_info : [])
+function globalAddresses(l: Obj): string[] {
+  return (Array.isArray(l.addr_info) ? l.addr_info : [])
     .filter(isObj)
-    .filter((a) => !(a.family === 'inet6' && a.scope === 'link'))
+    .filter((a) => typeof a.local === 'string' && !(a.family === 'inet6' && a.scope === 'link'))
     .map((a) => `${String(a.local)}/${String(a.prefixlen)}`);
-  const routes: string[] = [];
-  for (const fam of ['4', '6']) {
-    for (const r of (ipJson(host, [`-${fam}`, 'route', 'show', 'dev', ifname]) ?? []).filter(isObj)) {
-      const t = routeText(r, fam);
-      if (t) routes.push(t);
-    }
+}
+
+/** A route worth keeping; undefined for the ones the kernel makes by itself on any interface that is up. */
+export function parseRoute(r: unknown): HostRoute | undefined {
+  if (!isObj(r)) return undefined;
+  const dst = str(r.dst);
+  if (!dst) return undefined;
+  const type = str(r.type);
+  if (type && type !== 'unicast') return undefined; // local, broadcast, multicast, anycast, ...
+  if (r.table === 'local') return undefined;
+  const gateway = str(r.gateway);
+  const family: 4 | 6 = dst.includes(':') || gateway?.includes(':') || (dst === 'default' && r.pref !== undefined) ? 6 : 4;
+  if (family === 6 && (/^fe80:/i.test(dst) || /^ff00:/i.test(dst) || dst === 'multicast')) return undefined;
+  const route: HostRoute = { dst, family };
+  if (gateway) route.gateway = gateway;
+  if (typeof r.metric === 'number') route.metric = r.metric;
+  const table = r.table === undefined ? undefined : String(r.table);
+  if (table && table !== 'main') route.table = table;
+  const protocol = str(r.protocol);
+  if (protocol) route.protocol = protocol;
+  const scope = str(r.scope);
+  if (scope) route.scope = scope;
+  const prefsrc = str(r.prefsrc);
+  if (prefsrc) route.prefsrc = prefsrc;
+  return route;
+}
+
+/**
+ * The facts about `ifname` from an `ip -j -d addr show` dump of the whole namespace and an
+ * `ip -j route show table all dev <ifname>` list. Pure.
+ */
+export function parseUsage(ifname: string, links: readonly unknown[], routes: readonly unknown[] | undefined): NetdevUsage {
+  const link = links.filter(isObj).find((l) => l.ifname === ifname);
+  if (!link) return { present: false, up: false, addresses: [], routes: [], uppers: [] };
+  const flags = Array.isArray(link.flags) ? link.flags : [];
+  const u: NetdevUsage = {
+    present: true,
+    up: flags.includes('UP'),
+    addresses: globalAddresses(link),
+    routes: (routes ?? []).map(parseRoute).filter((r): r is HostRoute => r !== undefined),
+    uppers: [],
+  };
+  const master = str(link.master);
+  if (master) {
+    u.master = master;
+    const m = links.filter(isObj).find((l) => l.ifname === master);
+    const kind = m ? kindOf(m) : undefined;
+    if (kind) u.masterKind = kind;
   }
-  return { present: true, up: flags.includes('UP'), addresses: addrs, routes };
+  for (const l of links.filter(isObj)) {
+    const kind = kindOf(l);
+    // the lower device of a macvlan/vlan: "link" without "link_netnsid" (a veth peer elsewhere has one)
+    if (l.link !== ifname || l.link_netnsid !== undefined || !kind || !UPPER_KINDS.has(kind) || typeof l.ifname !== 'string') continue;
+    const up: UpperUse = { name: l.ifname, kind, addresses: globalAddresses(l) };
+    const um = str(l.master);
+    if (um) up.master = um;
+    if (up.addresses.length > 0 || up.master) u.uppers.push(up);
+  }
+  return u;
 }
 
-export function inUse(u: NetdevUsage): boolean {
-  return u.present && u.up && (u.addresses.length > 0 || u.routes.length > 0);
+export function routeText(r: HostRoute): string {
+  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.table ? ` table ${r.table}` : ''}`;
 }
 
-export function usageText(ifname: string, u: NetdevUsage): string {
-  const parts: string[] = [];
-  if (u.addresses.length > 0) parts.push(`addresses ${u.addresses.join(', ')}`);
-  if (u.routes.length > 0) parts.push(`routes ${u.routes.join(', ')}`);
-  return `${ifname} is up with ${parts.join(' and ')}`;
+/** Why the host uses `ifname`, one reason per kind of use; empty when it does not. Pure. */
+export function hostUseReasons(ifname: string, u: NetdevUsage): string[] {
+  if (!u.present) return [];
+  const out: string[] = [];
+  if (u.addresses.length > 0 || u.routes.length > 0) {
+    const parts: string[] = [];
+    if (u.addresses.length > 0) parts.push(`addresses ${u.addresses.join(', ')}`);
+    if (u.routes.length > 0) parts.push(`routes ${u.routes.map(routeText).join(', ')}`);
+    out.push(`${ifname} ${u.up ? 'is up with' : 'has'} ${parts.join(' and ')}`);
+  }
+  if (u.master) out.push(`${ifname} is a port of ${u.masterKind ?? 'master device'} ${u.master}`);
+  for (const up of u.uppers) {
+    const what = [up.addresses.length > 0 ? `has addresses ${up.addresses.join(', ')}` : '', up.master ? `is a port of ${up.master}` : ''].filter(Boolean).join(' and ');
+    out.push(`${up.kind} ${up.name} on ${ifname} ${what}`);
+  }
+  return out;
+}
+
+export function inUse(u: NetdevUsage, ifname = ''): boolean {
+  return hostUseReasons(ifname, u).length > 0;
+}
+
+/** Read the facts for `ifname` in the current network namespace; `links` = an `ip -j -d addr show` dump already read. */
+export function netdevUsage(host: Host, ifname: string, links?: readonly unknown[]): NetdevUsage {
+  const dump = links ?? ipJson(host, ['-d', 'addr', 'show']) ?? [];
+  if (!dump.some((l) => isObj(l) && l.ifname === ifname)) return parseUsage(ifname, [], undefined);
+  return parseUsage(ifname, dump, ipJson(host, ['route', 'show', 'table', 'all', 'dev', ifname]));
+}
+
+/** What a DEL puts back for a netdev the host was using (ADD with "allowInUse"). */
+export interface HostUse {
+  addresses: string[];
+  routes: HostRoute[];
+  master?: string;
+}
+
+export function hostUseOf(u: NetdevUsage): HostUse | undefined {
+  if (u.addresses.length === 0 && u.routes.length === 0 && !u.master) return undefined;
+  const h: HostUse = { addresses: u.addresses, routes: u.routes };
+  if (u.master) h.master = u.master;
+  return h;
+}
+
+// --- SR-IOV: VFs of a PF that pods hold ---
+
+export interface VfUse {
+  index: number;
+  pci: string;
+  marker: Marker;
+}
+
+/** VFs of `pfPci` allocated to a pod whose network namespace is alive (by the allocation markers). */
+export function vfsInUse(host: Host, pfPci: string): VfUse[] {
+  const dir = pciDir(host, pfPci);
+  const out: VfUse[] = [];
+  for (const e of host.fs.readdir(dir)) {
+    const m = /^virtfn(\d+)$/.exec(e);
+    if (!m) continue;
+    const vf = linkBase(host, `${dir}/${e}`);
+    if (!vf) continue;
+    const marker = loadMarker(host, vf);
+    if (marker && isLiveNetns(marker.netns)) out.push({ index: Number(m[1]), pci: vf, marker });
+  }
+  return out.sort((a, b) => a.index - b.index);
+}
+
+/** Number of VFs enabled on a PF (sriov_numvfs); 0 for anything else. */
+export function numVfs(host: Host, pci: string): number {
+  return readInt(host, `${pciDir(host, pci)}/sriov_numvfs`) ?? 0;
+}
+
+/** Why a PF's VFs make it unusable; empty when none is in a pod. Pure. */
+export function vfUseReasons(pfPci: string, vfs: readonly VfUse[]): string[] {
+  if (vfs.length === 0) return [];
+  const list = vfs.map((v) => `VF ${v.index} (${v.pci}) is attached to container ${v.marker.key.containerID} (network ${v.marker.key.net}, ${v.marker.key.ifname})`);
+  return [`SR-IOV PF ${pfPci} has VFs in pods: ${list.join('; ')}`];
 }

@@ -4,6 +4,7 @@ import type { Mode, PfInfo } from '../device/classify.js';
 import type { VdpaInfo } from '../device/vdpa.js';
 import type { VfSettings, VfState } from '../net/vf.js';
 import type { Result } from '../cni/result.js';
+import type { HostUse } from '../node/netdev-usage.js';
 
 import { isBdf } from '../device/pci.js';
 
@@ -27,6 +28,8 @@ export interface NetdevState {
   podName: string;
   mac: string;
   mtu: number;
+  /** what the host used it for (ADD with "allowInUse"): DEL puts it back */
+  hostUse?: HostUse;
 }
 
 export interface DeviceInfoState {

@@ -137,9 +137,11 @@ describe('bind: refusals and errors', () => {
     expect(read(n.root, `${dev(ENA_KERNEL)}/driver_override`)).toBe('(null)\n');
     expect(read(n.root, 'sys/bus/pci/drivers/ena/unbind')).toBe('');
     expect(read(n.root, known(ENA_KERNEL))).toBeUndefined();
-    // the same interface down: not in use
+    // the same interface down still has its address: still in use (rebinding would lose it)
     sh('ip', ['link', 'set', ifname, 'down']);
-    expect(tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--dry-run'], n.root).code).toBe(0);
+    const down = tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--dry-run'], n.root);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`${ifname} has addresses 192.0.2.10/24`);
     sh('ip', ['link', 'set', ifname, 'up']);
     // --force goes ahead and says why
     const f = tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--force', ...FAST], n.root);

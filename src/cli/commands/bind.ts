@@ -65,30 +65,71 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
     ctx.setExitCode(2);
     return;
   }
+  pcis = [...new Set(pcis)];
   let worst = 0;
   const results: Array<Record<string, unknown>> = [];
-  for (const pci of pcis) {
-    let plan: BindPlan | undefined;
+  // Every device is checked before any is touched: a refusal (or error) for one changes nothing
+  // at all. The locks are held from the checks to the end, taken in address order.
+  const locks: Array<{ release(): void }> = [];
+  try {
     // the same per-device lock CNI ADD/DEL/GC hold; a dry run changes nothing and takes none
-    let lock: Lock | undefined;
-    try {
-      if (!opts.dryRun) lock = await lockFor(host, pci);
-      plan = planBind(host, pci, opts.target, { force: opts.force });
-      const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, sysfsWriter, plan, opts.timeoutMs);
-      results.push({ ...out, status: out.unchanged ? 'unchanged' : opts.dryRun ? 'planned' : 'changed' });
-      if (!opts.json) process.stdout.write(show(host, out, opts.dryRun));
-    } catch (e) {
-      const code = exitCodeOf(e);
-      worst = Math.max(worst, code);
-      const status = code === 1 ? 'refused' : 'failed';
-      results.push({ pci, status, error: (e as Error).message, ...(plan ? { done: plan.done, notes: plan.notes } : {}) });
-      if (plan && !opts.json && (plan.done.length > 0 || plan.notes.length > 0)) {
-        process.stdout.write(`${pci}: ${devText(plan.before)} -> ${targetText(plan.target)}\n${[...plan.done, ...plan.notes.map((n) => `note: ${n}`)].map((l) => `  ${l}\n`).join('')}`);
+    const plans = new Map<string, BindPlan>();
+    const refusals = new Map<string, unknown>();
+    if (!opts.dryRun) {
+      for (const pci of [...pcis].sort()) {
+        try {
+          locks.push(await lockFor(host, pci));
+        } catch (e) {
+          refusals.set(pci, e);
+          break;
+        }
       }
-      process.stderr.write(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
-    } finally {
-      lock?.release();
     }
+    if (refusals.size === 0) {
+      for (const pci of pcis) {
+        try {
+          plans.set(pci, planBind(host, pci, opts.target, { force: opts.force }));
+        } catch (e) {
+          refusals.set(pci, e);
+        }
+      }
+    }
+    if (refusals.size > 0) {
+      for (const pci of pcis) {
+        const e = refusals.get(pci);
+        if (e === undefined) {
+          results.push({ pci, status: 'skipped', reason: 'another device was refused or busy; nothing was changed' });
+          if (!opts.json) process.stderr.write(`dpdk-cni: ${pci}: not changed: another device was refused or busy\n`);
+          continue;
+        }
+        const code = exitCodeOf(e);
+        worst = Math.max(worst, code);
+        const status = code === 1 ? 'refused' : 'failed';
+        results.push({ pci, status, error: (e as Error).message });
+        process.stderr.write(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
+      }
+      if (pcis.length > 1) process.stderr.write('dpdk-cni: no device was changed\n');
+    } else {
+      for (const pci of pcis) {
+        const plan = plans.get(pci) as BindPlan;
+        try {
+          const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, sysfsWriter, plan, opts.timeoutMs);
+          results.push({ ...out, status: out.unchanged ? 'unchanged' : opts.dryRun ? 'planned' : 'changed' });
+          if (!opts.json) process.stdout.write(show(host, out, opts.dryRun));
+        } catch (e) {
+          const code = exitCodeOf(e);
+          worst = Math.max(worst, code);
+          const status = code === 1 ? 'refused' : 'failed';
+          results.push({ pci, status, error: (e as Error).message, done: plan.done, notes: plan.notes });
+          if (!opts.json && (plan.done.length > 0 || plan.notes.length > 0)) {
+            process.stdout.write(`${pci}: ${devText(plan.before)} -> ${targetText(plan.target)}\n${[...plan.done, ...plan.notes.map((n) => `note: ${n}`)].map((l) => `  ${l}\n`).join('')}`);
+          }
+          process.stderr.write(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
+        }
+      }
+    }
+  } finally {
+    for (const l of locks) l.release();
   }
   if (opts.json) process.stdout.write(`${JSON.stringify({ devices: results }, null, 2)}\n`);
   ctx.setExitCode(worst);

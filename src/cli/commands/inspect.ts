@@ -24,11 +24,15 @@ function render(r: InspectReport): string {
     if (r.iommu.vfioNode) row('vfio device', `${r.iommu.vfioNode}${r.iommu.vfioNodePresent ? '' : ' (MISSING)'}`);
   } else row('IOMMU group', '(none)');
   if (r.pf) row('PF', `${r.pf.pci}${r.pf.netdev ? ` (${r.pf.netdev}${r.pf.mtu !== undefined ? `, mtu ${r.pf.mtu}` : ''})` : ''}, VF index ${r.pf.vfIndex ?? '?'}`);
-  if (r.numVfs !== undefined) row('SR-IOV', `PF with ${r.numVfs} VF(s)`);
+  if (r.sriov) {
+    const used = r.sriov.vfsInUse;
+    row('SR-IOV', `SR-IOV PF with ${r.sriov.numVfs} VF(s), ${used.length} in use${used.length > 0 ? ` (${used.map((v) => `VF ${v.index} ${v.pci} by container ${v.containerID}`).join(', ')})` : ''}`);
+  } else if (r.numVfs !== undefined) row('SR-IOV', `PF with ${r.numVfs} VF(s)`);
   if (r.netdev) {
     const u = r.netdev.up === undefined ? '' : r.netdev.up ? ', up' : ', down';
     const a = r.netdev.addresses && r.netdev.addresses.length > 0 ? `, ${r.netdev.addresses.join(' ')}` : '';
     row('netdev', `${r.netdev.name} (${r.netdev.mac ?? '?'}, mtu ${r.netdev.mtu ?? '?'}${u}${a})`);
+    if (r.netdev.usedFor) row('used by the host', r.netdev.usedFor.join('; '));
   }
   for (const v of r.vdpa) row('vDPA device', `${v.name} on ${v.driver ?? 'no driver'}${v.chardev ? `, ${v.chardev}` : ''}`);
   if (r.lastKnown) row('last known', `${r.lastKnown.netdev ?? '?'} ${r.lastKnown.mac ?? ''} mtu ${r.lastKnown.mtu ?? '?'} on ${r.lastKnown.driver ?? '?'} (recorded by dpdk-cni bind)`);
@@ -37,7 +41,7 @@ function render(r: InspectReport): string {
   }
   l.push('');
   if (r.plugin.refusal) {
-    l.push(`CNI ADD would fail: ${r.plugin.refusal}`);
+    l.push(`CNI ADD would fail: ${r.plugin.refusal}${r.plugin.refusalCode !== undefined ? ` (code ${r.plugin.refusalCode})` : ''}`);
   } else {
     l.push(`CNI ADD mode: ${r.plugin.mode}`);
     for (const a of r.plugin.actions) l.push(`  - ${a}`);

@@ -1,9 +1,24 @@
 import type { Host } from '../../sys/host.js';
 import { groupMembers, isNoiommuGroup, vfioGroupNode } from '../iommu.js';
 import { listVdpa, networkDevices, readDevice, vendorDevice, type NodeDevice } from '../pci-scan.js';
+import { hostUseReasons, netdevUsage, vfsInUse } from '../netdev-usage.js';
+import { ipJson } from '../../net/iproute.js';
 import { fail, pass, warn, type Check } from './types.js';
 
 /** Candidate NICs, shared IOMMU groups, vfio device nodes, uio caveats, vDPA. */
+/** What uses the device (the test CNI ADD applies): the host through its netdev, pods through its VFs. */
+function usedBy(host: Host, d: NodeDevice, links: () => unknown[]): string | undefined {
+  const why: string[] = [];
+  if (d.netdev) why.push(...hostUseReasons(d.netdev, netdevUsage(host, d.netdev, links())));
+  const parts: string[] = [];
+  if (why.length > 0) parts.push(`used by the host (${why.join('; ')}): CNI ADD refuses it (code 111) unless the network sets "allowInUse", bind/unbind unless --force`);
+  if (d.numVfs) {
+    const vfs = vfsInUse(host, d.pci);
+    if (vfs.length > 0) parts.push(`${vfs.length} of its VFs in pods (${vfs.map((v) => `VF ${v.index}`).join(', ')}): not attachable, bind/unbind refused unless --force`);
+  }
+  return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
 function nicLine(host: Host, d: NodeDevice): string {
   const f = [d.pci, vendorDevice(d), d.driver ?? 'no driver'];
   if (d.netdev) f.push(d.netdev);
@@ -19,12 +34,15 @@ export function deviceChecks(host: Host): Check[] {
   const devs = networkDevices(host);
   if (devs.length === 0) return [warn('nic', 'no network PCI devices (class 0x02xxxx) on this node', 'attach a NIC, or create VFs: echo N > /sys/class/net/<pf>/device/sriov_numvfs')];
   const out: Check[] = [];
+  let dump: unknown[] | undefined;
+  const links = () => (dump ??= ipJson(host, ['-d', 'addr', 'show']) ?? []);
   for (const d of devs) {
     const id = `nic:${d.pci}`;
     if (!d.driver) {
       out.push(warn(id, nicLine(host, d), `bind it: dpdk-cni bind ${d.pci} --driver vfio-pci (DPDK) or --driver kernel`));
     } else {
-      out.push(pass(id, nicLine(host, d)));
+      const used = usedBy(host, d, links);
+      out.push(pass(id, used ? `${nicLine(host, d)}; ${used}` : nicLine(host, d)));
     }
     if (d.iommuGroup && !isNoiommuGroup(host, d.iommuGroup)) {
       const others = groupMembers(host, d.iommuGroup).filter((m) => m !== d.pci && !isBridge(host, m));

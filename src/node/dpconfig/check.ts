@@ -2,6 +2,8 @@ import * as z from 'zod/mini';
 import type { Host } from '../../sys/host.js';
 import { isNetworkClass, readDevice, type NodeDevice } from '../pci-scan.js';
 import { candidates, matches, overlaps, pools } from './match.js';
+import { hostUseReasons, netdevUsage } from '../netdev-usage.js';
+import { ipJson } from '../../net/iproute.js';
 import { fullName, selectorList, type DpConfig, type DpSelector } from './types.js';
 
 /** Validation of a device plugin config against this node: what the operator would find out late. */
@@ -94,6 +96,7 @@ export function checkConfig(host: Host, conf: DpConfig): Finding[] {
     if (c > 1) out.push({ level: 'fail', resource: n, message: `${n} is defined ${c} times; the device plugin needs unique names`, fix: 'merge them into one resource with a list of selector objects' });
   }
   const ps = pools(host, conf, devs);
+  let links: unknown[] | undefined;
   conf.resourceList.forEach((r, ri) => {
     const name = fullName(r);
     const pool = ps[ri];
@@ -134,6 +137,17 @@ export function checkConfig(host: Host, conf: DpConfig): Finding[] {
         out.push(f);
       }
     });
+    for (const d of pool?.devices ?? []) {
+      if (!d.netdev) continue;
+      const why = hostUseReasons(d.netdev, netdevUsage(host, d.netdev, (links ??= ipJson(host, ['-d', 'addr', 'show']) ?? [])));
+      if (why.length > 0) {
+        out.push({
+          level: 'fail', resource: name,
+          message: `${d.pci} (${d.netdev}) is in use by the host: ${why.join('; ')}; the device plugin would hand it to pods, and CNI ADD refuses it (code 111)`,
+          fix: `narrow the selector so it leaves ${d.pci} out (e.g. pci: or driver:), or take ${d.netdev} out of use`,
+        });
+      }
+    }
     if (pool && pool.devices.length > 0) {
       out.push({ level: 'pass', resource: name, message: `${name}: ${pool.devices.length} device(s): ${pool.devices.map((d) => `${d.pci} (${d.driver ?? 'no driver'})`).join(', ')}` });
     }
