@@ -84,7 +84,7 @@ export const check: Handler = async (ctx) => {
     }
     if (conf.ipam) {
       try {
-        execIpam(host, 'CHECK', conf.ipam.type, args, conf.raw);
+        await execIpam(host, 'CHECK', conf.ipam.type, args, conf.raw);
       } catch (e) {
         bad.push((e as Error).message);
       }
