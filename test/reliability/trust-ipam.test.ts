@@ -1,5 +1,5 @@
 /**
- * IPAM plugins that misbehave (issue #14.5).
+ * IPAM plugins that misbehave (issue #14.5) and CHECK with a chained prevResult (#14.6).
  *
  * The IPAM plugin is a program from CNI_PATH the plugin runs as root with the device lock held:
  * whatever it does — ignore SIGTERM, leave a child holding its stdout, print garbage or megabytes,
@@ -11,12 +11,14 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CNI_PLUGINS } from '../helpers/cni.js';
 import { SimNode } from '../sim/simnode.mjs';
 import { spawnCni, type ExecResult } from './lib/run.js';
-import { scratchBase } from './lib/world.js';
+import { scratchBase, sh, World } from './lib/world.js';
 
 const LIVE = `/proc/${process.pid}/ns/net`;
 const PCI = '0000:00:06.0';
+const root = process.getuid?.() === 0;
 /** Short bounds for the tests (the node admin's knob; production defaults are 60 s). */
 const FAST = { DPDK_CNI_IPAM_TIMEOUT_MS: '1500' };
 /** The old behaviour held ADD for 200 s and more; anything well under that proves the bound. */
@@ -259,5 +261,37 @@ describe('IPAM DEL, CHECK, GC and STATUS are bounded too', () => {
     expect(d.ms).toBeLessThan(BOUND_MS);
     expect(await survivors()).toEqual([]);
     expect(stateFiles()).toEqual(['tipam@c0ffee@net1.json']);
+  });
+});
+
+describe.runIf(root)('CHECK with a chained prevResult (issue #14.6)', () => {
+  let w: World;
+  beforeEach(() => {
+    w = new World('netdev', 'tipamchk');
+  });
+  afterEach(() => w.cleanup());
+
+  it('an address of an earlier plugin without an interface index does not make CHECK fail its own ADD\'s result', async () => {
+    const ns = w.netns('pod');
+    // the spec makes ips[].interface optional: an earlier plugin in the chain may leave it out
+    const prevResult = {
+      cniVersion: '1.1.0',
+      interfaces: [{ name: 'eth0', sandbox: World.path(ns) }],
+      ips: [{ address: '10.99.0.7/24', gateway: '10.99.0.1' }],
+    };
+    const c = { ...w.conf({ ipam: { type: 'host-local', subnet: '10.124.0.0/24', dataDir: w.ipamDir } }), prevResult };
+    const a = await spawnCni({ command: 'ADD', conf: c, netns: World.path(ns), root: w.root, path: CNI_PLUGINS });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(a.json.ips).toEqual([{ address: '10.99.0.7/24', gateway: '10.99.0.1' }, { interface: 1, address: '10.124.0.2/24', gateway: '10.124.0.1' }]);
+    const chk = await spawnCni({ command: 'CHECK', conf: { ...c, prevResult: a.json }, netns: World.path(ns), root: w.root, path: CNI_PLUGINS });
+    expect([chk.code, chk.stdout], chk.stderr).toEqual([0, '']);
+    // CHECK still verifies our own addresses
+    expect(sh('ip', ['-n', ns, 'addr', 'del', '10.124.0.2/24', 'dev', 'net1']).code).toBe(0);
+    const bad = await spawnCni({ command: 'CHECK', conf: { ...c, prevResult: a.json }, netns: World.path(ns), root: w.root, path: CNI_PLUGINS });
+    expect(bad.json?.code, bad.stdout).toBe(108);
+    expect(bad.json.msg).toContain('lacks address 10.124.0.2/24');
+    expect(bad.json.msg).not.toContain('10.99.0.7');
+    const d = await spawnCni({ command: 'DEL', conf: c, netns: World.path(ns), root: w.root, path: CNI_PLUGINS });
+    expect(d.code, d.stdout).toBe(0);
   });
 });
