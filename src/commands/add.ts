@@ -3,7 +3,7 @@ import type { Ctx, Handler } from '../cni/skel.js';
 import { emptyResult, parseResult, type Interface, type Result } from '../cni/result.js';
 import { classify, type PciDevice } from '../device/classify.js';
 import { readInt, pciDir } from '../device/sysfs.js';
-import { execIpam } from '../ipam/ipam.js';
+import { execIpam, findPlugin, ipamRefused } from '../ipam/ipam.js';
 import { ipJson, ipRun, parseLink, type LinkInfo } from '../net/iproute.js';
 import { moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
 import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
@@ -24,7 +24,7 @@ import { hostUseForAdd, refusePodUse } from './in-use.js';
  * leftover: the pod is gone but its DEL never came, an ADD was killed (or rolled back incompletely)
  * and the runtime saw it fail, or a DEL was killed between removing the state and the marker.
  */
-function healStale(ctx: Ctx, pci: string): void {
+async function healStale(ctx: Ctx, pci: string): Promise<void> {
   const { host, args, log } = ctx;
   const key = keyOf(ctx);
   const marker = loadMarker(host, pci);
@@ -45,7 +45,7 @@ function healStale(ctx: Ctx, pci: string): void {
     log.warn(`healing a stale allocation: ${why}`, { pci, previous: marker.key, netns: marker.netns });
     if (owner) {
       // restore() takes the device back from the old netns if that still exists
-      const problems = release(host, args, owner, log);
+      const problems = await release(host, args, owner, log);
       if (problems.length > 0) {
         throw new CniError(Code.DeviceBusy, `PCI device ${pci} was left configured by a previous attachment (${why}) and could not be restored: ${problems.join('; ')}`);
       }
@@ -56,7 +56,7 @@ function healStale(ctx: Ctx, pci: string): void {
   if (mine) {
     // ADD repeated for the same attachment without a DEL: undo the first one before redoing it.
     log.warn('ADD repeated for an attachment that exists; releasing the previous one first', { pci });
-    const problems = release(host, args, mine, log, { assumeNetnsGone: !isLiveNetns(mine.netns) });
+    const problems = await release(host, args, mine, log, { assumeNetnsGone: !isLiveNetns(mine.netns) });
     if (problems.length > 0) throw new CniError(Code.DeviceBusy, `could not release the previous ADD of this attachment: ${problems.join('; ')}`);
   }
 }
@@ -116,7 +116,7 @@ export const add: Handler = async (ctx) => {
     if (kernel && !isLiveNetns(args.netns)) {
       throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a network namespace (gone, or not a netns mount)`);
     }
-    healStale(ctx, pci);
+    await healStale(ctx, pci);
     const mac = pickMac(conf, args);
     const p = plan(ctx, dev, mac);
     refusePodUse(host, dev);
@@ -175,6 +175,7 @@ export const add: Handler = async (ctx) => {
     }
     // Write-ahead: the state and the allocation marker exist before the first change.
     saveState(host, st);
+    let ipamRefusedAdd = false;
     try {
       saveMarker(host, pci, { key, netns: args.netns });
       step('add:state-saved');
@@ -184,10 +185,17 @@ export const add: Handler = async (ctx) => {
       let ipamResult: Result = emptyResult();
       if (conf.ipam) {
         try {
-          ipamResult = execIpam(host, 'ADD', conf.ipam.type, args, conf.raw) ?? emptyResult();
+          findPlugin(host, conf.ipam.type, args.path);
         } catch (e) {
-          // A failed IPAM ADD cleans up after itself: there is no allocation to release.
-          st.ipam = false;
+          st.ipam = false; // nothing was started, nothing to release
+          throw e;
+        }
+        // From here on the rollback runs IPAM DEL whatever the answer: a plugin that failed, timed
+        // out or answered garbage may still hold an allocation.
+        try {
+          ipamResult = (await execIpam(host, 'ADD', conf.ipam.type, args, conf.raw)) ?? emptyResult();
+        } catch (e) {
+          ipamRefusedAdd = ipamRefused(e);
           throw e;
         }
         step('add:ipam-done');
@@ -223,7 +231,7 @@ export const add: Handler = async (ctx) => {
     } catch (e) {
       const err = toCniError(e);
       log.error('ADD failed, rolling back', { err: err.message });
-      const problems = release(host, args, st, log, { restorePreviousDeviceInfo: true });
+      const problems = await release(host, args, st, log, { restorePreviousDeviceInfo: true, ipamDelBestEffort: ipamRefusedAdd });
       if (problems.length > 0) {
         log.error('rollback incomplete; state kept for DEL', { problems });
         err.message += ` (rollback incomplete, DEL will retry: ${problems.join('; ')})`;

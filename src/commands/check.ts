@@ -76,7 +76,9 @@ export const check: Handler = async (ctx) => {
           if (!l.flags?.includes('UP')) bad.push(`interface ${nd.podName} is down`);
           const have = addressesIn(j);
           for (const ip of expected?.ips ?? []) {
-            if (ip.interface !== undefined && ip.interface !== idx) continue;
+            // Only addresses the result says are ours: in a chained prevResult an address without
+            // an interface index (optional in the spec) belongs to an earlier plugin.
+            if (ip.interface === undefined || ip.interface !== idx) continue;
             if (!have.includes(ip.address)) bad.push(`interface ${nd.podName} lacks address ${ip.address}`);
           }
         }
@@ -84,7 +86,7 @@ export const check: Handler = async (ctx) => {
     }
     if (conf.ipam) {
       try {
-        execIpam(host, 'CHECK', conf.ipam.type, args, conf.raw);
+        await execIpam(host, 'CHECK', conf.ipam.type, args, conf.raw);
       } catch (e) {
         bad.push((e as Error).message);
       }

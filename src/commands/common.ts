@@ -78,6 +78,11 @@ export interface RestoreOptions {
   assumeNetnsGone?: boolean;
   /** ADD rollback: put back a device-info file that existed before (Multus' copy). */
   restorePreviousDeviceInfo?: boolean;
+  /**
+   * ADD rollback after the IPAM plugin refused the ADD with an error of its own: its DEL is still
+   * run (it may hold something), but a failing DEL (e.g. the same bad ipam config) is only logged.
+   */
+  ipamDelBestEffort?: boolean;
 }
 
 /**
@@ -85,7 +90,7 @@ export interface RestoreOptions {
  * host with its name/MAC/MTU, the IPAM allocation, the device-info file. What is already gone is
  * logged and skipped; what failed and a retry could fix is returned (the caller keeps the state).
  */
-export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): string[] {
+export async function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): Promise<string[]> {
   const problems: string[] = [];
   const netns = !opts.assumeNetnsGone && isLiveNetns(st.netns) ? st.netns : undefined;
   // The device may belong to another attachment by now (this one's ADD was killed before it
@@ -128,9 +133,10 @@ export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Log
     const ipamType = (JSON.parse(st.netconf) as { ipam?: { type?: string } }).ipam?.type;
     if (ipamType) {
       try {
-        execIpam(ipamEnv(host, st, netns ?? ''), 'DEL', ipamType, ipamArgs(args, st, netns ?? ''), st.netconf);
+        await execIpam(ipamEnv(host, st, netns ?? ''), 'DEL', ipamType, ipamArgs(args, st, netns ?? ''), st.netconf);
       } catch (e) {
-        problems.push((e as Error).message);
+        if (opts.ipamDelBestEffort) log.warn('IPAM DEL after a refused IPAM ADD failed', { err: (e as Error).message });
+        else problems.push((e as Error).message);
       }
     }
   }
@@ -148,8 +154,8 @@ export function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Log
 }
 
 /** Restore and, when nothing is left to retry, forget the attachment. */
-export function release(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): string[] {
-  const problems = restore(host, args, st, log, opts);
+export async function release(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): Promise<string[]> {
+  const problems = await restore(host, args, st, log, opts);
   if (problems.length === 0) {
     removeState(host, st.key);
     step('release:after-state');

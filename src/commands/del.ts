@@ -19,7 +19,7 @@ export const del: Handler = async (ctx) => {
     removeState(host, key); // clears the temp file of a write-ahead that was killed before its rename
     if (conf.ipam) {
       try {
-        execIpam(host, 'DEL', conf.ipam.type, args, conf.raw);
+        await execIpam(host, 'DEL', conf.ipam.type, args, conf.raw);
       } catch (e) {
         log.warn('IPAM DEL without saved state failed', { err: (e as Error).message });
       }
@@ -40,7 +40,7 @@ export const del: Handler = async (ctx) => {
     step('del:locked');
     const st = loadState(host, key);
     if (!st) return; // released meanwhile (GC)
-    const problems = release(host, args, st, log);
+    const problems = await release(host, args, st, log);
     if (problems.length > 0) {
       throw new CniError(Code.TryAgainLater, `DEL could not restore everything and will need a retry: ${problems.join('; ')}`);
     }

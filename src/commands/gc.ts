@@ -32,7 +32,7 @@ export const gc: Handler = async (ctx) => {
       const st = loadState(host, s.key);
       if (!st) continue;
       log.info('GC: releasing an attachment the runtime no longer knows', { pci: st.pci, containerID: st.key.containerID, ifname: st.key.ifname });
-      const p = release(host, args, st, log);
+      const p = await release(host, args, st, log);
       if (p.length > 0) problems.push(`${st.key.containerID}/${st.key.ifname} (${st.pci}): ${p.join('; ')}`);
       else released++;
     } finally {
@@ -55,7 +55,7 @@ export const gc: Handler = async (ctx) => {
   }
   if (conf.ipam) {
     try {
-      execIpam(host, 'GC', conf.ipam.type, args, conf.raw);
+      await execIpam(host, 'GC', conf.ipam.type, args, conf.raw);
     } catch (e) {
       problems.push((e as Error).message);
     }

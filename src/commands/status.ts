@@ -10,7 +10,7 @@ export const status: Handler = async (ctx) => {
   if (bad) throw new CniError(Code.StatusNotAvailable, `state directory ${host.p(STATE_DIR)} is not usable: ${bad}`);
   if (conf.ipam) {
     try {
-      execIpam(host, 'STATUS', conf.ipam.type, args, conf.raw);
+      await execIpam(host, 'STATUS', conf.ipam.type, args, conf.raw);
     } catch (e) {
       throw new CniError(Code.StatusNotAvailable, (e as Error).message);
     }

@@ -2,9 +2,10 @@ import { realpathSync, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
 import type { CmdArgs } from '../cni/env.js';
-import { parseResult, type Result } from '../cni/result.js';
+import type { Result } from '../cni/result.js';
 import { atLeast, compareVersions } from '../cni/version.js';
 import type { Host } from '../sys/host.js';
+import { ipamAnswer } from './answer.js';
 
 /**
  * Delegated IPAM: the plugin named by `ipam.type` is looked up in CNI_PATH only (the name was
@@ -100,14 +101,34 @@ interface Raw {
   err?: { code?: number; msg?: string; details?: string };
 }
 
-function run(host: Host, file: string, command: IpamCommand | 'VERSION', stdin: string): Raw {
+/** How long one IPAM call may take (node admin's environment, like DPDK_CNI_LOCK_TIMEOUT_MS). */
+export function ipamTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.DPDK_CNI_IPAM_TIMEOUT_MS);
+  return Number.isFinite(n) && n > 0 ? n : 60_000;
+}
+/** Between SIGTERM and SIGKILL to a plugin's process group. */
+export const IPAM_KILL_GRACE_MS = 5_000;
+/** An IPAM answer is a few hundred bytes; more than this is not one. */
+export const IPAM_MAX_OUTPUT = 1024 * 1024;
+
+async function run(host: Host, file: string, type: string, command: IpamCommand | 'VERSION', stdin: string): Promise<Raw> {
   const env: NodeJS.ProcessEnv = { ...host.env, CNI_COMMAND: command };
   if (command === 'GC' || command === 'STATUS' || command === 'VERSION') {
     delete env.CNI_CONTAINERID;
     delete env.CNI_IFNAME;
     delete env.CNI_NETNS;
   }
-  const r = host.exec(file, [], { input: stdin, env, timeoutMs: 60_000 });
+  const timeoutMs = ipamTimeoutMs(host.env);
+  const r = await host.execBounded(file, [], { input: stdin, env, timeoutMs, killGraceMs: IPAM_KILL_GRACE_MS, maxStdout: IPAM_MAX_OUTPUT });
+  if (r.stopped === 'timeout') {
+    throw new CniError(
+      Code.IpamFailed,
+      `IPAM plugin ${type} ${command} did not finish within ${timeoutMs} ms and was stopped (SIGTERM, then SIGKILL, to it and every process it started): check the IPAM plugin (its log, its daemon or data store), or raise DPDK_CNI_IPAM_TIMEOUT_MS on the node`,
+    );
+  }
+  if (r.stopped === 'output') {
+    throw new CniError(Code.IpamFailed, `IPAM plugin ${type} ${command} wrote more than ${IPAM_MAX_OUTPUT} bytes to stdout and was stopped: that is not a CNI result; check the IPAM plugin`);
+  }
   const out: Raw = { code: r.code, stdout: r.stdout, stderr: r.stderr };
   if (r.code !== 0) {
     try {
@@ -120,8 +141,8 @@ function run(host: Host, file: string, command: IpamCommand | 'VERSION', stdin: 
 }
 
 /** The highest version the IPAM plugin and we both speak that is <= the netconf's. */
-function negotiate(host: Host, file: string, want: string): string | undefined {
-  const r = run(host, file, 'VERSION', JSON.stringify({ cniVersion: want }));
+async function negotiate(host: Host, file: string, type: string, want: string): Promise<string | undefined> {
+  const r = await run(host, file, type, 'VERSION', JSON.stringify({ cniVersion: want }));
   if (r.code !== 0) return undefined;
   try {
     const sv = (JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
@@ -138,14 +159,27 @@ function withVersion(stdin: string, v: string): string {
   return JSON.stringify(o);
 }
 
+const refusals = new WeakSet<CniError>();
+
 function fail(type: string, command: string, r: Raw): CniError {
   const msg = r.err?.msg ? `${r.err.msg}${r.err.code !== undefined ? ` (code ${r.err.code})` : ''}` : r.stderr.trim() || `exit code ${r.code}`;
-  return new CniError(Code.IpamFailed, `IPAM plugin ${type} ${command} failed: ${msg}`, r.err?.details ?? '');
+  const e = new CniError(Code.IpamFailed, `IPAM plugin ${type} ${command} failed: ${msg}`, r.err?.details ?? '');
+  if (typeof r.err?.msg === 'string') refusals.add(e);
+  return e;
+}
+
+/**
+ * The plugin ran and refused with a CNI error of its own (it cleans up after itself, per the spec).
+ * Anything else — killed on timeout, too much output, garbage, an unusable answer, a crash — may
+ * have left an allocation behind.
+ */
+export function ipamRefused(e: unknown): boolean {
+  return e instanceof CniError && refusals.has(e);
 }
 
 /** The plugin's supportedVersions, or [] when it cannot say. */
-function supported(host: Host, file: string): string[] {
-  const r = run(host, file, 'VERSION', '{"cniVersion":"1.1.0"}');
+async function supported(host: Host, file: string, type: string): Promise<string[]> {
+  const r = await run(host, file, type, 'VERSION', '{"cniVersion":"1.1.0"}');
   try {
     return r.code === 0 ? ((JSON.parse(r.stdout) as { supportedVersions?: string[] }).supportedVersions ?? []) : [];
   } catch {
@@ -153,25 +187,26 @@ function supported(host: Host, file: string): string[] {
   }
 }
 
-export function execIpam(host: Host, command: IpamCommand, type: string, args: CmdArgs, stdin: string): Result | undefined {
+/**
+ * Run `command` on the IPAM plugin. Errors are 106 (4 for an unsafe CNI_PATH). For ADD, the plugin
+ * has been started — and may have allocated — as soon as findPlugin() has succeeded, whatever the
+ * outcome: the caller must then release with DEL.
+ */
+export async function execIpam(host: Host, command: IpamCommand, type: string, args: CmdArgs, stdin: string): Promise<Result | undefined> {
   const file = findPlugin(host, type, args.path);
   // GC and STATUS exist from CNI 1.1.0 on; older plugins (Debian's host-local) would misread them.
-  if ((command === 'GC' || command === 'STATUS') && !supported(host, file).includes('1.1.0')) return undefined;
-  let r = run(host, file, command, stdin);
+  if ((command === 'GC' || command === 'STATUS') && !(await supported(host, file, type)).includes('1.1.0')) return undefined;
+  let r = await run(host, file, type, command, stdin);
   if (r.code !== 0 && r.err?.code === Code.IncompatibleVersion) {
     const want = (JSON.parse(stdin) as { cniVersion?: string }).cniVersion ?? '0.1.0';
-    const v = negotiate(host, file, want);
+    const v = await negotiate(host, file, type, want);
     if (v && v !== want) {
       if ((command === 'GC' || command === 'STATUS') && !atLeast(v, '1.1.0')) return undefined; // the plugin has no such command
       if (command === 'CHECK' && !atLeast(v, '0.4.0')) return undefined;
-      r = run(host, file, command, withVersion(stdin, v));
+      r = await run(host, file, type, command, withVersion(stdin, v));
     }
   }
   if (r.code !== 0) throw fail(type, command, r);
   if (command !== 'ADD') return undefined;
-  try {
-    return parseResult(JSON.parse(r.stdout), `IPAM plugin ${type} result`);
-  } catch (e) {
-    throw new CniError(Code.IpamFailed, `IPAM plugin ${type} returned an unreadable result: ${(e as Error).message}`);
-  }
+  return ipamAnswer(r.stdout, `IPAM plugin ${type} ${command} result`);
 }

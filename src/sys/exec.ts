@@ -41,6 +41,121 @@ export const execSync: Exec = (file, args, opts = {}) => {
   return { code: r.status ?? 128 + 9, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 };
 
+export interface BoundedOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  /** after this, SIGTERM to the program's process group, then SIGKILL `killGraceMs` later */
+  timeoutMs: number;
+  killGraceMs: number;
+  /** more bytes than this on stdout: the answer is unusable, the program is stopped the same way */
+  maxStdout: number;
+  /** stderr beyond this is dropped (it is only quoted in messages) */
+  maxStderr?: number;
+}
+export interface BoundedResult extends ExecResult {
+  /** why the program was stopped before it finished on its own */
+  stopped?: 'timeout' | 'output';
+}
+export type BoundedExec = (file: string, args: readonly string[], opts: BoundedOptions) => Promise<BoundedResult>;
+
+/** After the program exited, how long its pipes may stay open (held by a child outside its group). */
+const DRAIN_MS = 500;
+
+/**
+ * Run a program we do not control (an IPAM plugin), bounded in time and output, never through a
+ * shell. It runs in a process group of its own (a new session), so everything it starts can be
+ * stopped with it: on timeout or too much output the group gets SIGTERM, then SIGKILL after the
+ * grace period; once the program itself has exited, whatever it left running in its group is
+ * killed and the answer is returned at once, even when a left-over child still holds the pipes.
+ * spawnSync cannot do this: it waits for the pipes to close and signals only the program itself.
+ */
+export const execBounded: BoundedExec = (file, args, opts) =>
+  new Promise((resolve) => {
+    const maxErr = opts.maxStderr ?? 64 * 1024;
+    const child = childProcess().spawn(file, [...args], { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    let stopped: BoundedResult['stopped'];
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let failed: Error | undefined;
+    let open = 2;
+    let done = false;
+    const timers: NodeJS.Timeout[] = [];
+    const group = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        /* the group is gone */
+      }
+    };
+    const finish = () => {
+      if (done) return;
+      done = true;
+      for (const t of timers) clearTimeout(t);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (failed && !exit) resolve({ code: 127, stdout, stderr: `${file}: ${failed.message}` });
+      else {
+        const r: BoundedResult = { code: exit?.code ?? 128 + 9, stdout, stderr };
+        if (stopped) r.stopped = stopped;
+        resolve(r);
+      }
+    };
+    const stop = (why: NonNullable<BoundedResult['stopped']>) => {
+      if (stopped) return;
+      stopped = why;
+      if (exit) return; // its group was killed when it exited
+      group('SIGTERM');
+      timers.push(setTimeout(() => {
+        group('SIGKILL');
+        // a process that does not die even from SIGKILL (stuck in the kernel): give up waiting
+        timers.push(setTimeout(finish, DRAIN_MS));
+      }, opts.killGraceMs));
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      if (stopped === 'output') return;
+      if (outLen + d.length > opts.maxStdout) {
+        out.push(d.subarray(0, opts.maxStdout - outLen));
+        outLen = opts.maxStdout;
+        stop('output');
+        return;
+      }
+      out.push(d);
+      outLen += d.length;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (errLen >= maxErr) return;
+      err.push(d.subarray(0, maxErr - errLen));
+      errLen += Math.min(d.length, maxErr - errLen);
+    });
+    const closed = () => {
+      if (--open === 0 && (exit || failed)) finish();
+    };
+    child.stdout.on('close', closed);
+    child.stderr.on('close', closed);
+    child.on('error', (e) => {
+      failed = e;
+      if (!exit) finish(); // it never started
+    });
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      clearTimeout(deadline);
+      group('SIGKILL'); // what it left behind in its group
+      if (open === 0) finish();
+      else timers.push(setTimeout(finish, DRAIN_MS));
+    });
+    // EPIPE: the program exited without reading all of its stdin; its own status counts
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+    const deadline = setTimeout(() => stop('timeout'), opts.timeoutMs);
+    timers.push(deadline);
+  });
+
 /**
  * Find a system tool by absolute path. Thick Multus runs us chrooted into the host with its own
  * PATH, so never rely on PATH: search the usual system directories.

@@ -1,6 +1,6 @@
 import { CniError, Code } from '../cni/errors.js';
 import { realFs, type Fs } from './fs.js';
-import { execSync, findTool, type Exec } from './exec.js';
+import { execBounded, execSync, findTool, type BoundedExec, type Exec } from './exec.js';
 
 /**
  * Everything the plugin does to the machine goes through a Host, so the logic can run against a
@@ -12,6 +12,8 @@ export interface Host {
   readonly root: string;
   readonly fs: Fs;
   readonly exec: Exec;
+  /** Programs we do not control (IPAM plugins): bounded in time and output, their process group killed. */
+  readonly execBounded: BoundedExec;
   /** Absolute path of a system tool (ip, nsenter, vdpa). */
   tool(name: string): string;
   /** A host path under the root: p('/sys/bus/pci') → `${root}/sys/bus/pci`. */
@@ -25,12 +27,13 @@ export function normaliseRoot(raw: string | undefined): string {
   return raw.replace(/\/+$/, '');
 }
 
-export function makeHost(env: NodeJS.ProcessEnv, fs: Fs = realFs, exec: Exec = execSync): Host {
+export function makeHost(env: NodeJS.ProcessEnv, fs: Fs = realFs, exec: Exec = execSync, bounded: BoundedExec = execBounded): Host {
   const root = normaliseRoot(env.DPDK_CNI_ROOT);
   return {
     root,
     fs,
     exec,
+    execBounded: bounded,
     tool: findTool,
     p: (path: string) => root + path,
     env,
