@@ -2,7 +2,7 @@ import { realpathSync, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
 import type { CmdArgs } from '../cni/env.js';
-import type { Result } from '../cni/result.js';
+import { formatResult, parseResult, type Result } from '../cni/result.js';
 import { atLeast, compareVersions } from '../cni/version.js';
 import type { Host } from '../sys/host.js';
 import { ipamAnswer } from './answer.js';
@@ -155,7 +155,15 @@ async function negotiate(host: Host, file: string, type: string, want: string): 
 function withVersion(stdin: string, v: string): string {
   const o = JSON.parse(stdin) as Record<string, unknown>;
   o.cniVersion = v;
-  delete o.prevResult; // its shape belongs to the original version; IPAM plugins do not use it
+  // a prevResult is written in the original version: CHECK needs it (static IPAM refuses CHECK
+  // without one), so it is converted to the version the plugin speaks
+  if (o.prevResult !== undefined) {
+    try {
+      o.prevResult = formatResult(parseResult(o.prevResult, 'prevResult'), v);
+    } catch {
+      delete o.prevResult;
+    }
+  }
   return JSON.stringify(o);
 }
 
