@@ -58,6 +58,23 @@ export interface BoundedResult extends ExecResult {
 }
 export type BoundedExec = (file: string, args: readonly string[], opts: BoundedOptions) => Promise<BoundedResult>;
 
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+let setprivPath: string | null | undefined;
+/** util-linux setpriv by absolute path, or null where the node has none (the program then runs directly). */
+function pdeathsigWrapper(): string | null {
+  if (setprivPath === undefined) {
+    const p = findTool('setpriv');
+    try {
+      accessSync(p, constants.X_OK);
+      setprivPath = p;
+    } catch {
+      setprivPath = null;
+    }
+  }
+  return setprivPath;
+}
+
 /** After the program exited, how long its pipes may stay open (held by a child outside its group). */
 const DRAIN_MS = 500;
 
@@ -72,7 +89,20 @@ const DRAIN_MS = 500;
 export const execBounded: BoundedExec = (file, args, opts) =>
   new Promise((resolve) => {
     const maxErr = opts.maxStderr ?? 64 * 1024;
-    const child = childProcess().spawn(file, [...args], { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    // Under setpriv --pdeathsig KILL the kernel kills the program when we die, even by SIGKILL (a
+    // runtime's timeout): an orphaned IPAM ADD must not allocate after the runtime's DEL released.
+    const setpriv = pdeathsigWrapper();
+    const child = setpriv
+      ? childProcess().spawn(setpriv, ['--pdeathsig', 'KILL', '--', file, ...args], { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+      : childProcess().spawn(file, [...args], { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    // SIGTERM/SIGINT/SIGHUP to us while it runs: its whole group goes with us, then the signal's
+    // default action ends us as it would have.
+    const onSignal = (sig: NodeJS.Signals) => {
+      group('SIGKILL');
+      for (const s of SIGNALS) process.removeListener(s, onSignal);
+      process.kill(process.pid, sig);
+    };
+    for (const s of SIGNALS) process.on(s, onSignal);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
@@ -94,6 +124,7 @@ export const execBounded: BoundedExec = (file, args, opts) =>
     const finish = () => {
       if (done) return;
       done = true;
+      for (const s of SIGNALS) process.removeListener(s, onSignal);
       for (const t of timers) clearTimeout(t);
       child.stdout.destroy();
       child.stderr.destroy();
