@@ -106,15 +106,17 @@ export const add: Handler = async (ctx) => {
   // anything is touched, so a malformed prevResult fails without IPAM or device churn.
   const prev = prevResultOf(conf.prevResult);
   const key = keyOf(ctx);
+  // Every mode: a DPDK or vhost-vdpa attachment moves nothing into the pod, but an allocation
+  // recorded for a netns that is not alive would be healed away by the next pod's ADD at once.
+  if (!isLiveNetns(args.netns)) {
+    throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a live network namespace (gone, not a netns mount, or a namespace of another type): the runtime must pass the pod's network namespace`);
+  }
   const lock = await lockDevice(host, pci);
   try {
     step('add:locked');
     const dev = classify(host, pci, conf.vdpaDevice);
     log.debug('device classified', { pci, mode: dev.mode, driver: dev.driver, pf: dev.pf, netdev: dev.netdev, vdpa: dev.vdpa });
     const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
-    if (kernel && !isLiveNetns(args.netns)) {
-      throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a network namespace (gone, or not a netns mount)`);
-    }
     healStale(ctx, pci);
     const mac = pickMac(conf, args);
     const p = plan(ctx, dev, mac);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -199,8 +200,15 @@ describe('allocation', () => {
     expect(r.json.code).toBe(102);
     expect(r.json.msg).toContain('already allocated to container c0ffee');
   });
-  it('a stale owner (netns gone, DEL never came) is healed at ADD and its state removed', () => {
-    expect(call({ command: 'ADD', conf: conf({ deviceID: vfs[0] }), netns: '/run/netns/gone-pod-xyz' }).code).toBe(0);
+  it('a stale owner (netns gone, DEL never came) is healed at ADD and its state removed', async () => {
+    // the first pod's netns: a process's own, gone when it exits
+    const pod = spawn('sleep', ['60']);
+    const podNetns = `/proc/${pod.pid}/ns/net`;
+    expect(call({ command: 'ADD', conf: conf({ deviceID: vfs[0] }), netns: podNetns }).code).toBe(0);
+    await new Promise((r) => {
+      pod.once('exit', r);
+      pod.kill('SIGKILL');
+    });
     const r = call({ command: 'ADD', conf: conf({ deviceID: vfs[0] }), containerId: 'pod2' });
     expect(r.code).toBe(0);
     expect(readdirSync(state('attachments'))).toEqual(['dpdk-net@pod2@net1.json']);
