@@ -13,7 +13,8 @@ import {
   loadMarker, loadState, removeMarker, saveMarker, saveState, sameKey,
   type AttachmentState, type NetdevState,
 } from '../state/store.js';
-import { devicePci, keyOf, lockDevice, pickMac, release, step, wantedVf } from './common.js';
+import { devicePci, keyOf, lockAttachment, lockDevice, pickMac, release, step, wantedVf } from './common.js';
+import type { Lock } from '../sys/lock.js';
 import { lastKnown } from '../state/last-known.js';
 
 /**
@@ -111,7 +112,15 @@ export const add: Handler = async (ctx) => {
   if (!isLiveNetns(args.netns)) {
     throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a live network namespace (gone, not a netns mount, or a namespace of another type): the runtime must pass the pod's network namespace`);
   }
-  const lock = await lockDevice(host, pci);
+  // the attachment first (a DEL of it waits for this ADD to finish), then the device
+  const att = await lockAttachment(host, key);
+  let lock: Lock;
+  try {
+    lock = await lockDevice(host, pci);
+  } catch (e) {
+    att.release();
+    throw e;
+  }
   try {
     step('add:locked');
     const dev = classify(host, pci, conf.vdpaDevice);
@@ -225,6 +234,7 @@ export const add: Handler = async (ctx) => {
     }
   } finally {
     lock.release();
+    att.release();
   }
 };
 
