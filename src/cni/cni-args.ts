@@ -10,6 +10,8 @@ export interface CniArgs {
   mac?: string;
   ip?: string;
   other: Record<string, string>;
+  /** Lenient parsing (DEL, GC): what the strict parse would have refused, to be logged. */
+  ignored?: string[];
 }
 
 const KNOWN: Record<string, keyof CniArgs> = {
@@ -25,16 +27,22 @@ const KNOWN: Record<string, keyof CniArgs> = {
  * Parse CNI_ARGS the way Multus and libcni send it: pairs separated by ';', repeated keys allowed
  * (the last one wins), `IgnoreUnknown` = 1|true (any case). A value may contain '=' (split at the
  * first one). Unknown keys are an error unless IgnoreUnknown is set, as in the reference skel.
+ * `lenient` (DEL, GC: they must release whatever the arguments say): nothing is an error; what
+ * the strict parse refuses is listed in `ignored` for the log.
  */
-export function parseCniArgs(raw: string | undefined): CniArgs {
+export function parseCniArgs(raw: string | undefined, lenient = false): CniArgs {
   const out: CniArgs = { ignoreUnknown: false, other: {} };
   if (!raw) return out;
+  const ignored: string[] = [];
   const unknown: string[] = [];
   for (const part of raw.split(';')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     if (eq <= 0) {
-      throw new CniError(Code.InvalidEnv, `CNI_ARGS: invalid pair ${JSON.stringify(part)}: expected KEY=VALUE`);
+      const msg = `CNI_ARGS: invalid pair ${JSON.stringify(part)}: expected KEY=VALUE`;
+      if (!lenient) throw new CniError(Code.InvalidEnv, msg);
+      ignored.push(msg);
+      continue;
     }
     const key = part.slice(0, eq);
     const value = part.slice(eq + 1);
@@ -51,10 +59,10 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
     }
   }
   if (unknown.length > 0 && !out.ignoreUnknown) {
-    throw new CniError(
-      Code.InvalidEnv,
-      `CNI_ARGS: unknown key(s) ${unknown.join(', ')} (set IgnoreUnknown=1 to allow them)`,
-    );
+    const msg = `CNI_ARGS: unknown key(s) ${unknown.join(', ')} (set IgnoreUnknown=1 to allow them)`;
+    if (!lenient) throw new CniError(Code.InvalidEnv, msg);
+    ignored.push(msg);
   }
+  if (ignored.length > 0) out.ignored = ignored;
   return out;
 }

@@ -65,5 +65,6 @@ export function parseEnv(command: Command, env: NodeJS.ProcessEnv): CmdArgs {
     throw new CniError(Code.InvalidEnv, `CNI_NETNS ${JSON.stringify(netns)} must be an absolute path`);
   }
   const path = [...new Set(get('CNI_PATH').split(':').filter((p) => p.startsWith('/')))];
-  return { command, containerId, netns, ifName, args: parseCniArgs(env.CNI_ARGS), path };
+  // DEL and GC must release whatever CNI_ARGS say (an ADD refused for them leaves nothing to find)
+  return { command, containerId, netns, ifName, args: parseCniArgs(env.CNI_ARGS, command === 'DEL' || command === 'GC'), path };
 }

@@ -104,15 +104,28 @@ export async function runCni(
     if (undecodable !== undefined) throw undecodable;
     let conf: NetConf;
     let recovered = '';
+    let lenient: string | undefined;
     try {
       conf = loadNetConf(raw, json);
     } catch (e) {
       // DEL must not strand a pod because its NetworkAttachmentDefinition was edited into an
       // invalid form (or a stricter release was rolled out) after ADD: use the netconf ADD saved.
       const saved = command === 'DEL' ? savedNetconf(env, json, args) : undefined;
-      if (saved === undefined) throw e;
-      conf = loadNetConf(saved);
-      recovered = (e as Error).message;
+      if (saved !== undefined) {
+        conf = loadNetConf(saved);
+        recovered = (e as Error).message;
+      } else if (command === 'DEL' || command === 'GC') {
+        // nothing saved: what DEL and GC need, read leniently (an ADD refused for its configuration)
+        const { loadLenientNetConf } = await import('../config/lenient.js');
+        const l = loadLenientNetConf(raw, json, command, e);
+        const why = `${(e as Error).message}${l.ignored.length > 0 ? ` (ignoring ${l.ignored.join(', ')})` : ''}`;
+        if (!l.conf) {
+          stderrLogger('info', { cmd: command, plugin: 'dpdk-cni' }).warn(`the network configuration is invalid; ${command} has nothing to release under an invalid network name`, { reason: why });
+          return { stdout: '', exitCode: 0 };
+        }
+        conf = l.conf;
+        lenient = why;
+      } else throw e;
     }
     version = conf.cniVersion;
     const min = MIN_VERSION[command];
@@ -127,6 +140,8 @@ export async function runCni(
     if (args.args.podName) bound.podName = args.args.podName;
     log = openLogger(conf, host, bound);
     if (recovered) log.warn('the given netconf is invalid; DEL uses the one saved at ADD', { reason: recovered });
+    if (lenient) log.warn(`the network configuration is invalid; ${command} goes on with the fields it needs that are valid`, { reason: lenient });
+    if (args.args.ignored) log.warn(`CNI_ARGS is invalid; ${command} goes on without it`, { reason: args.args.ignored.join('; ') });
     const handler = await handlers[command]();
     const result = await handler({ args, conf, host, log });
     log.close();

@@ -13,7 +13,8 @@ import {
   loadMarker, loadState, removeMarker, saveMarker, saveState, sameKey,
   type AttachmentState, type NetdevState,
 } from '../state/store.js';
-import { devicePci, keyOf, lockDevice, pickMac, release, step, wantedVf } from './common.js';
+import { devicePci, keyOf, lockAttachment, lockDevice, pickMac, release, step, wantedVf } from './common.js';
+import type { Lock } from '../sys/lock.js';
 import { lastKnown } from '../state/last-known.js';
 import { hostUseForAdd, refusePodUse } from './in-use.js';
 
@@ -107,15 +108,25 @@ export const add: Handler = async (ctx) => {
   // anything is touched, so a malformed prevResult fails without IPAM or device churn.
   const prev = prevResultOf(conf.prevResult);
   const key = keyOf(ctx);
-  const lock = await lockDevice(host, pci);
+  // Every mode: a DPDK or vhost-vdpa attachment moves nothing into the pod, but an allocation
+  // recorded for a netns that is not alive would be healed away by the next pod's ADD at once.
+  if (!isLiveNetns(args.netns)) {
+    throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a live network namespace (gone, not a netns mount, or a namespace of another type): the runtime must pass the pod's network namespace`);
+  }
+  // the attachment first (a DEL of it waits for this ADD to finish), then the device
+  const att = await lockAttachment(host, key);
+  let lock: Lock;
+  try {
+    lock = await lockDevice(host, pci);
+  } catch (e) {
+    att.release();
+    throw e;
+  }
   try {
     step('add:locked');
     const dev = classify(host, pci, conf.vdpaDevice);
     log.debug('device classified', { pci, mode: dev.mode, driver: dev.driver, pf: dev.pf, netdev: dev.netdev, vdpa: dev.vdpa });
     const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
-    if (kernel && !isLiveNetns(args.netns)) {
-      throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a network namespace (gone, or not a netns mount)`);
-    }
     await healStale(ctx, pci);
     const mac = pickMac(conf, args);
     const p = plan(ctx, dev, mac);
@@ -240,6 +251,7 @@ export const add: Handler = async (ctx) => {
     }
   } finally {
     lock.release();
+    att.release();
   }
 };
 

@@ -11,6 +11,7 @@ import { parsePfLink, restoreCommands, type VfSettings } from '../net/vf.js';
 import { undoDeviceInfo } from '../deviceinfo/spec.js';
 import type { Host } from '../sys/host.js';
 import { acquireLock, type Lock } from '../sys/lock.js';
+import { fnv64 } from '../sys/hash.js';
 import { isLiveNetns } from '../sys/netns.js';
 import { step } from '../sys/fault.js';
 import { type AttachmentKey, type AttachmentState, loadMarker, removeMarker, removeState, sameKey } from '../state/store.js';
@@ -39,6 +40,19 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv): number {
 /** The per-device lock every ADD/DEL/CHECK/GC of `pci` holds; `timeoutMs` 0 = one attempt. */
 export function lockDevice(host: Host, pci: string, timeoutMs = lockTimeoutMs(host.env)): Promise<Lock> {
   return acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs });
+}
+
+/**
+ * The per-attachment lock ADD and DEL hold around their whole run, taken before the device lock:
+ * a runtime's DEL after an ADD timeout starts while that ADD is still running, and the DEL may not
+ * know the device (no state yet, no deviceID in its netconf). Holding it, DEL sees either no
+ * attachment or a finished one. GC, CHECK and healing work under the device lock alone (they never
+ * wait for an attachment lock while holding a device lock, so the order cannot deadlock). The name
+ * is a hash: network name + container ID may be longer than an abstract socket name.
+ */
+export function lockAttachment(host: Host, key: AttachmentKey, timeoutMs = lockTimeoutMs(host.env)): Promise<Lock> {
+  const id = `${key.net}@${key.containerID}@${key.ifname}`;
+  return acquireLock(host.root || '/', `att/${fnv64(id)}`, { timeoutMs, what: `attachment ${key.containerID}/${key.ifname} of network ${key.net}` });
 }
 
 /** MAC priority: runtimeConfig.mac > CNI_ARGS MAC > netconf mac. */

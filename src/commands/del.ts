@@ -1,51 +1,75 @@
 import { CniError, Code } from '../cni/errors.js';
-import type { Handler } from '../cni/skel.js';
+import type { Ctx, Handler } from '../cni/skel.js';
 import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
-import { loadState, removeMarker, removeState } from '../state/store.js';
-import { keyOf, lockDevice, release, step } from './common.js';
+import type { Lock } from '../sys/lock.js';
+import { loadState, removeMarker, removeState, type AttachmentState } from '../state/store.js';
+import { keyOf, lockAttachment, lockDevice, release, step } from './common.js';
 
 /**
  * DEL is best-effort and idempotent: a missing state (ADD failed or DEL repeated), an empty
  * CNI_NETNS, a netns that is gone, a device that is gone — all succeed. Only what a retry could
  * fix (a netlink or IPAM failure on a device that is still there) fails, and the state is kept.
+ *
+ * Everything DEL does happens under the attachment lock (so an ADD of the same attachment is
+ * either finished or not begun) and, when the device is known, under the device lock, with the
+ * state read again once both are held (GC or another pod's ADD may have released it meanwhile).
  */
 export const del: Handler = async (ctx) => {
-  const { args, conf, host, log } = ctx;
+  const { host } = ctx;
   const key = keyOf(ctx);
-  const found = loadState(host, key);
-  if (!found) {
-    log.info('no saved state for this attachment: nothing to restore (ADD failed earlier, or DEL repeated)');
-    removeState(host, key); // clears the temp file of a write-ahead that was killed before its rename
-    if (conf.ipam) {
-      try {
-        await execIpam(host, 'DEL', conf.ipam.type, args, conf.raw);
-      } catch (e) {
-        log.warn('IPAM DEL without saved state failed', { err: (e as Error).message });
-      }
-    }
-    if (conf.deviceID && isBdf(conf.deviceID)) {
-      const pci = conf.deviceID.toLowerCase();
-      const lock = await lockDevice(host, pci);
-      try {
-        removeMarker(host, pci, key);
-      } finally {
-        lock.release();
-      }
-    }
-    return;
-  }
-  const lock = await lockDevice(host, found.pci);
+  const att = await lockAttachment(host, key);
   try {
-    step('del:locked');
-    const st = loadState(host, key);
-    if (!st) return; // released meanwhile (GC)
-    const problems = await release(host, args, st, log);
-    if (problems.length > 0) {
-      throw new CniError(Code.TryAgainLater, `DEL could not restore everything and will need a retry: ${problems.join('; ')}`);
+    // The device: the saved state's, else the netconf's (an ADD that never saved its state may
+    // still have written the marker's temp file or allocated IPAM; those are released under it).
+    let pci = loadState(host, key)?.pci ?? confPci(ctx);
+    for (;;) {
+      const dev = pci ? await lockDevice(host, pci) : undefined;
+      try {
+        step('del:locked');
+        const st = loadState(host, key);
+        if (st && st.pci !== pci) {
+          pci = st.pci; // saved for another device than the netconf names: lock that one
+          continue;
+        }
+        if (st) await releaseSaved(ctx, st);
+        else await releaseUnsaved(ctx, pci, dev);
+        return;
+      } finally {
+        dev?.release();
+      }
     }
-    log.info('released', { pci: st.pci, mode: st.mode, netns: st.netns });
   } finally {
-    lock.release();
+    att.release();
   }
 };
+
+function confPci(ctx: Ctx): string | undefined {
+  const id = ctx.conf.deviceID;
+  return id && isBdf(id) ? id.toLowerCase() : undefined;
+}
+
+async function releaseSaved(ctx: Ctx, st: AttachmentState): Promise<void> {
+  const { args, host, log } = ctx;
+  const problems = await release(host, args, st, log);
+  if (problems.length > 0) {
+    throw new CniError(Code.TryAgainLater, `DEL could not restore everything and will need a retry: ${problems.join('; ')}`);
+  }
+  log.info('released', { pci: st.pci, mode: st.mode, netns: st.netns });
+}
+
+/** No saved state: ADD failed earlier (and rolled back) or DEL is repeated. */
+async function releaseUnsaved(ctx: Ctx, pci: string | undefined, dev: Lock | undefined): Promise<void> {
+  const { args, conf, host, log } = ctx;
+  const key = keyOf(ctx);
+  log.info('no saved state for this attachment: nothing to restore (ADD failed earlier, or DEL repeated)');
+  removeState(host, key); // clears the temp file of a write-ahead that was killed before its rename
+  if (conf.ipam) {
+    try {
+      await execIpam(host, 'DEL', conf.ipam.type, args, conf.raw);
+    } catch (e) {
+      log.warn('IPAM DEL without saved state failed', { err: (e as Error).message });
+    }
+  }
+  if (pci && dev) removeMarker(host, pci, key);
+}

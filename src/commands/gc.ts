@@ -2,19 +2,55 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Handler } from '../cni/skel.js';
 import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
+import type { Host } from '../sys/host.js';
+import type { Lock } from '../sys/lock.js';
 import { listMarkers, listStates, loadMarker, loadState, removeMarker, sameKey, sweepStateDirs } from '../state/store.js';
-import { lockDevice, release } from './common.js';
+import { lockDevice, lockTimeoutMs, release } from './common.js';
+
+/**
+ * Run `fn` for each item under its device's lock. A device whose lock is busy (an ADD or DEL of it
+ * is running) does not stop the others: every device is tried once without waiting, then the busy
+ * ones again, waiting in all at most the lock timeout. Returns the items whose lock never came.
+ */
+async function eachLocked<T>(host: Host, items: T[], pciOf: (t: T) => string, fn: (t: T) => void | Promise<void>): Promise<T[]> {
+  const attempt = async (t: T, timeoutMs: number): Promise<boolean> => {
+    let lock: Lock;
+    try {
+      lock = await lockDevice(host, pciOf(t), timeoutMs);
+    } catch (e) {
+      if (e instanceof CniError && e.code === Code.TryAgainLater) return false;
+      throw e;
+    }
+    try {
+      await fn(t);
+    } finally {
+      lock.release();
+    }
+    return true;
+  };
+  const busy: T[] = [];
+  for (const t of items) if (!(await attempt(t, 0))) busy.push(t);
+  const deadline = Date.now() + lockTimeoutMs(host.env);
+  const left: T[] = [];
+  for (const t of busy) if (!(await attempt(t, Math.max(0, deadline - Date.now())))) left.push(t);
+  return left;
+}
 
 /**
  * GC: every saved attachment of this network that is not in cni.dev/valid-attachments is released
  * as DEL would (from its pod's netns if that still exists, so a device is never stranded there);
  * allocation markers of this network left without an attachment (a DEL killed between removing
- * the state and the marker) are removed; then GC is forwarded to IPAM. Continues past errors and
- * reports them all at the end.
+ * the state and the marker) are removed; then GC is forwarded to IPAM. Without the list (neither
+ * cni.dev/valid-attachments nor the legacy cni.dev/attachments) nothing is released: no list does
+ * not mean "nothing is valid". Continues past errors and busy devices and reports them all at the end.
  */
 export const gc: Handler = async (ctx) => {
   const { args, conf, host, log } = ctx;
-  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
+  if (!conf.validAttachments) {
+    log.warn('GC without cni.dev/valid-attachments (or the legacy cni.dev/attachments): releasing nothing; the runtime must list the attachments that are still in use');
+    return;
+  }
+  const valid = new Set(conf.validAttachments.map((a) => `${a.containerID}\0${a.ifname}`));
   const problems: string[] = [];
   let released = 0;
   const swept = await sweepStateDirs(host, async (pci) => {
@@ -25,33 +61,27 @@ export const gc: Handler = async (ctx) => {
     }
   });
   if (swept > 0) log.info('GC: removed temp files left by killed writes', { count: swept });
-  for (const s of listStates(host)) {
-    if (s.key.net !== conf.name || valid.has(`${s.key.containerID}\0${s.key.ifname}`)) continue;
-    const lock = await lockDevice(host, s.pci);
-    try {
-      const st = loadState(host, s.key);
-      if (!st) continue;
-      log.info('GC: releasing an attachment the runtime no longer knows', { pci: st.pci, containerID: st.key.containerID, ifname: st.key.ifname });
-      const p = await release(host, args, st, log);
-      if (p.length > 0) problems.push(`${st.key.containerID}/${st.key.ifname} (${st.pci}): ${p.join('; ')}`);
-      else released++;
-    } finally {
-      lock.release();
+  const stale = listStates(host).filter((s) => s.key.net === conf.name && !valid.has(`${s.key.containerID}\0${s.key.ifname}`));
+  const busyStates = await eachLocked(host, stale, (s) => s.pci, async (s) => {
+    const st = loadState(host, s.key);
+    if (!st) return;
+    log.info('GC: releasing an attachment the runtime no longer knows', { pci: st.pci, containerID: st.key.containerID, ifname: st.key.ifname });
+    const p = await release(host, args, st, log);
+    if (p.length > 0) problems.push(`${st.key.containerID}/${st.key.ifname} (${st.pci}): ${p.join('; ')}`);
+    else released++;
+  });
+  for (const s of busyStates) problems.push(`${s.key.containerID}/${s.key.ifname} (${s.pci}): its device is locked by another dpdk-cni operation`);
+
+  const orphans = listMarkers(host).filter(({ pci, marker: { key: k } }) => k.net === conf.name && !valid.has(`${k.containerID}\0${k.ifname}`) && isBdf(pci));
+  const busyMarkers = await eachLocked(host, orphans, (o) => o.pci, ({ pci, marker: { key: k } }) => {
+    const m = loadMarker(host, pci);
+    if (m && sameKey(m.key, k) && !loadState(host, k)) {
+      log.info('GC: removing an allocation marker without an attachment', { pci, containerID: k.containerID, ifname: k.ifname });
+      removeMarker(host, pci, k);
     }
-  }
-  for (const { pci, marker } of listMarkers(host)) {
-    const k = marker.key;
-    if (k.net !== conf.name || valid.has(`${k.containerID}\0${k.ifname}`) || !isBdf(pci)) continue;
-    const lock = await lockDevice(host, pci);
-    try {
-      const m = loadMarker(host, pci);
-      if (m && sameKey(m.key, k) && !loadState(host, k)) {
-        log.info('GC: removing an allocation marker without an attachment', { pci, containerID: k.containerID, ifname: k.ifname });
-        removeMarker(host, pci, k);
-      }
-    } finally {
-      lock.release();
-    }
+  });
+  for (const { pci, marker: { key: k } } of busyMarkers) {
+    if (!busyStates.some((s) => s.pci === pci)) problems.push(`allocation marker of ${k.containerID}/${k.ifname} (${pci}): its device is locked by another dpdk-cni operation`);
   }
   if (conf.ipam) {
     try {
@@ -61,5 +91,5 @@ export const gc: Handler = async (ctx) => {
     }
   }
   log.info('GC done', { released, problems: problems.length });
-  if (problems.length > 0) throw new CniError(Code.TryAgainLater, `GC could not release everything: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new CniError(Code.TryAgainLater, `GC could not release everything; the next GC will retry: ${problems.join('; ')}`);
 };

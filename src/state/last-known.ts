@@ -1,5 +1,5 @@
 import type { Host } from '../sys/host.js';
-import { STATE_DIR } from './store.js';
+import { readStateJson, STATE_DIR } from './store.js';
 
 /**
  * What a device looked like while it still had a kernel netdev: `dpdk-cni bind` records MAC, MTU
@@ -18,13 +18,10 @@ export function lastKnownFile(host: Host, pci: string): string {
   return host.p(`${STATE_DIR}/known/${pci}.json`);
 }
 
+/** Undefined when nothing was recorded (or the file is torn); code 107 when the state directory is broken. */
 export function lastKnown(host: Host, pci: string): LastKnown | undefined {
-  try {
-    const t = host.fs.readText(lastKnownFile(host, pci));
-    return t ? (JSON.parse(t) as LastKnown) : undefined;
-  } catch {
-    return undefined;
-  }
+  const k = readStateJson<LastKnown>(host, lastKnownFile(host, pci));
+  return k && typeof k === 'object' ? k : undefined;
 }
 
 export function saveLastKnown(host: Host, k: LastKnown): void {

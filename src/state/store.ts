@@ -84,25 +84,63 @@ export function sameKey(a: AttachmentKey, b: AttachmentKey): boolean {
   return a.net === b.net && a.containerID === b.containerID && a.ifname === b.ifname;
 }
 
+/**
+ * The first existing directory above `file` (up to the root) that is not a directory: a state
+ * directory replaced by a regular file. Reading through it says "not there" (ENOTDIR), which must
+ * not pass for "no state" — DEL would report success while an attachment may be held.
+ */
+function blockedBy(host: Host, file: string): string | undefined {
+  for (let d = file.slice(0, file.lastIndexOf('/')); d.length > host.root.length && d !== ''; d = d.slice(0, d.lastIndexOf('/'))) {
+    if (host.fs.exists(d)) return host.fs.isDir(d) ? undefined : d;
+  }
+  return undefined;
+}
+
+/** Code 107 naming the path at fault: the blocking non-directory if there is one, else the file. */
+function stateError(host: Host, file: string, what: string, e?: unknown): CniError {
+  const b = blockedBy(host, file);
+  if (b) {
+    return new CniError(Code.StateFailed, `state directory ${b} is not a directory: move it out of the way so dpdk-cni can keep its state under ${host.p(STATE_DIR)} (nothing was changed)`);
+  }
+  return new CniError(Code.StateFailed, `${what} ${file}: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/** Fail with 107 when `dir` (a state directory) or a directory above it is a file. */
+function checkDir(host: Host, dir: string): void {
+  if (blockedBy(host, `${dir}/.`)) throw stateError(host, `${dir}/.`, 'cannot read');
+}
+
+/** The entries of a state directory; none when it does not exist yet, 107 when it is not a directory. */
+function entries(host: Host, dir: string): string[] {
+  checkDir(host, dir);
+  return host.fs.readdir(dir);
+}
+
 function ensureDirs(host: Host): void {
-  try {
-    host.fs.mkdirp(host.p(`${STATE_DIR}/attachments`), 0o700);
-    host.fs.mkdirp(host.p(`${STATE_DIR}/devices`), 0o700);
-  } catch (e) {
-    throw new CniError(Code.StateFailed, `cannot create the state directory ${host.p(STATE_DIR)}: ${(e as Error).message}`);
+  for (const sub of ['attachments', 'devices']) {
+    const dir = host.p(`${STATE_DIR}/${sub}`);
+    try {
+      host.fs.mkdirp(dir, 0o700);
+    } catch (e) {
+      throw stateError(host, `${dir}/.`, 'cannot create the state directory', e);
+    }
   }
 }
 
-function readJson<T>(host: Host, file: string): T | undefined {
+/** A state file's JSON; undefined when it does not exist or is torn. Code 107 when it cannot be read. */
+export function readStateJson<T>(host: Host, file: string): T | undefined {
   let text: string | undefined;
   try {
     text = host.fs.readText(file);
   } catch (e) {
     // a name too long to exist was never written (saveState refuses it): nothing to read
     if ((e as NodeJS.ErrnoException).code === 'ENAMETOOLONG') return undefined;
-    throw new CniError(Code.StateFailed, `cannot read ${file}: ${(e as Error).message}`);
+    throw stateError(host, file, 'cannot read', e);
   }
-  if (text === undefined) return undefined;
+  if (text === undefined) {
+    checkDir(host, file.slice(0, file.lastIndexOf('/')));
+    return undefined;
+  }
   try {
     return JSON.parse(text) as T;
   } catch {
@@ -116,7 +154,7 @@ function writeJson(host: Host, file: string, v: unknown): void {
   try {
     host.fs.writeAtomic(file, JSON.stringify(v), 0o600);
   } catch (e) {
-    throw new CniError(Code.StateFailed, `cannot write ${file}: ${(e as Error).message}`);
+    throw stateError(host, file, 'cannot write', e);
   }
 }
 
@@ -134,7 +172,7 @@ export async function sweepStateDirs(host: Host, tryLock: (pci: string) => Promi
   let n = 0;
   for (const sub of ['attachments', 'devices']) {
     const dir = host.p(`${STATE_DIR}/${sub}`);
-    for (const name of host.fs.readdir(dir)) {
+    for (const name of entries(host, dir)) {
       if (!/^\..+\.tmp$/.test(name)) continue;
       const file = `${dir}/${name}`;
       let pci: string | undefined;
@@ -163,7 +201,7 @@ export async function sweepStateDirs(host: Host, tryLock: (pci: string) => Promi
 }
 
 export function loadState(host: Host, k: AttachmentKey): AttachmentState | undefined {
-  const s = readJson<AttachmentState>(host, attachmentFile(host, k));
+  const s = readStateJson<AttachmentState>(host, attachmentFile(host, k));
   return s && s.version === 1 && typeof s.pci === 'string' ? s : undefined;
 }
 
@@ -179,12 +217,20 @@ export function saveState(host: Host, s: AttachmentState): void {
   writeJson(host, file, s);
 }
 
+function removeFile(host: Host, file: string): void {
+  try {
+    host.fs.remove(file);
+  } catch (e) {
+    throw stateError(host, file, 'cannot remove', e);
+  }
+}
+
 export function removeState(host: Host, k: AttachmentKey): void {
-  host.fs.remove(attachmentFile(host, k));
+  removeFile(host, attachmentFile(host, k));
 }
 
 export function loadMarker(host: Host, pci: string): Marker | undefined {
-  const m = readJson<Marker>(host, markerFile(host, pci));
+  const m = readStateJson<Marker>(host, markerFile(host, pci));
   return m && m.key && typeof m.netns === 'string' ? m : undefined;
 }
 
@@ -195,14 +241,14 @@ export function saveMarker(host: Host, pci: string, m: Marker): void {
 /** Remove the marker only if it is this attachment's. */
 export function removeMarker(host: Host, pci: string, k: AttachmentKey): void {
   const m = loadMarker(host, pci);
-  if (!m || sameKey(m.key, k)) host.fs.remove(markerFile(host, pci));
+  if (!m || sameKey(m.key, k)) removeFile(host, markerFile(host, pci));
 }
 
 /** All allocation markers, by PCI address (GC). */
 export function listMarkers(host: Host): Array<{ pci: string; marker: Marker }> {
   const dir = host.p(`${STATE_DIR}/devices`);
   const out: Array<{ pci: string; marker: Marker }> = [];
-  for (const f of host.fs.readdir(dir)) {
+  for (const f of entries(host, dir)) {
     if (!f.endsWith('.json') || f.startsWith('.')) continue;
     const pci = f.slice(0, -'.json'.length);
     const m = loadMarker(host, pci);
@@ -215,9 +261,9 @@ export function listMarkers(host: Host): Array<{ pci: string; marker: Marker }> 
 export function listStates(host: Host): AttachmentState[] {
   const dir = host.p(`${STATE_DIR}/attachments`);
   const out: AttachmentState[] = [];
-  for (const f of host.fs.readdir(dir)) {
+  for (const f of entries(host, dir)) {
     if (!f.endsWith('.json') || f.startsWith('.')) continue;
-    const s = readJson<AttachmentState>(host, `${dir}/${f}`);
+    const s = readStateJson<AttachmentState>(host, `${dir}/${f}`);
     if (s && s.version === 1) out.push(s);
   }
   return out;
@@ -226,6 +272,7 @@ export function listStates(host: Host): AttachmentState[] {
 export function stateDirUsable(host: Host): string | undefined {
   try {
     ensureDirs(host);
+    checkDir(host, host.p(`${STATE_DIR}/known`));
     const probe = host.p(`${STATE_DIR}/.status-probe.${process.pid}`);
     host.fs.writeAtomic(probe, 'ok', 0o600);
     host.fs.remove(probe);

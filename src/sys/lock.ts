@@ -21,6 +21,8 @@ export interface Lock {
 export interface LockOptions {
   timeoutMs: number;
   pollMs?: number;
+  /** what the lock protects, for the error message (default: the key) */
+  what?: string;
 }
 
 const EADDRINUSE = -98; // libuv's UV_EADDRINUSE on Linux
@@ -101,7 +103,7 @@ export async function acquireLock(scope: string, key: string, opts: LockOptions)
     const srv = await tryBind(name);
     if (srv) return { release: () => srv.close() };
     if (Date.now() >= deadline) {
-      throw new CniError(Code.TryAgainLater, `could not lock ${key} within ${opts.timeoutMs} ms: another dpdk-cni operation on this device is still running; the runtime should retry`);
+      throw new CniError(Code.TryAgainLater, `could not lock ${opts.what ?? key} within ${opts.timeoutMs} ms: another dpdk-cni operation on ${opts.what ? 'it' : 'this device'} is still running; the runtime should retry`);
     }
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 2, opts.pollMs ?? 50);

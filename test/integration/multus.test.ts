@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -120,9 +121,15 @@ describe('Multus-shaped invocation', () => {
     expect(call({ command: 'CHECK', conf: delegateConf(vfs[1]!, {}, 'net9'), containerId: 'owner', ifname: 'net9' }).code).toBe(0);
   });
 
-  it('DEL with the netns gone and with an empty CNI_NETNS succeeds', () => {
-    const add = call({ command: 'ADD', conf: delegateConf(vfs[0]!), netns: '/run/netns/cni-0b3f-gone' });
+  it('DEL with the netns gone and with an empty CNI_NETNS succeeds', async () => {
+    // the pod's netns: a process's own, gone when it exits
+    const pod = spawn('sleep', ['60']);
+    const add = call({ command: 'ADD', conf: delegateConf(vfs[0]!), netns: `/proc/${pod.pid}/ns/net` });
     expect(add.code).toBe(0);
+    await new Promise((r) => {
+      pod.once('exit', r);
+      pod.kill('SIGKILL');
+    });
     expect(call({ command: 'DEL', conf: { ...delegateConf(vfs[0]!), prevResult: add.json }, netns: '' }).code).toBe(0);
     expect(call({ command: 'ADD', conf: delegateConf(vfs[3]!), containerId: 'p2' }).code).toBe(0);
     expect(call({ command: 'DEL', conf: delegateConf(vfs[3]!), containerId: 'p2', netns: '/run/netns/cni-0b3f-gone' }).code).toBe(0);

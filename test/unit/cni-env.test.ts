@@ -90,7 +90,14 @@ describe('parseEnv: values', () => {
 
   it('CNI_ARGS is parsed (and its errors are code 4)', () => {
     expect(parseEnv('ADD', { ...FULL, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=p;X=1' }).args).toMatchObject({ podName: 'p', other: { X: '1' } });
-    expect(envError(() => parseEnv('DEL', { ...FULL, CNI_ARGS: 'X=1' })).code).toBe(4);
+    expect(envError(() => parseEnv('CHECK', { ...FULL, CNI_ARGS: 'X=1' })).code).toBe(4);
+  });
+
+  it('DEL and GC parse CNI_ARGS leniently: what ADD would refuse is listed, not thrown', () => {
+    expect(parseEnv('DEL', { ...FULL, CNI_ARGS: 'K8S_POD_NAME=p;X=1;junk' }).args).toMatchObject({
+      podName: 'p', other: { X: '1' }, ignored: ['CNI_ARGS: invalid pair "junk": expected KEY=VALUE', 'CNI_ARGS: unknown key(s) X (set IgnoreUnknown=1 to allow them)'],
+    });
+    expect(parseEnv('GC', { CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'X=1' }).args.ignored).toHaveLength(1);
   });
 });
 
