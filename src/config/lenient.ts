@@ -1,5 +1,5 @@
 import { CniError, Code } from '../cni/errors.js';
-import { loadNetConf, type NetConf } from './netconf.js';
+import { deeperThan, loadNetConf, MAX_DEPTH, type NetConf } from './netconf.js';
 
 /**
  * DEL and GC must stay possible whatever the configuration says: a NetworkAttachmentDefinition
@@ -39,6 +39,8 @@ export function loadLenientNetConf(raw: string, json: unknown, command: 'DEL' | 
     if (v === undefined) continue;
     const trial = { ...kept, [k]: v };
     try {
+      // checked before JSON.stringify, which overflows the stack on a value nested thousands deep
+      if (deeperThan(v, MAX_DEPTH - 1)) throw new CniError(Code.InvalidConfig, `invalid network configuration: field "${k}" nests objects and arrays deeper than ${MAX_DEPTH} levels`);
       loadNetConf(JSON.stringify(trial), trial);
       kept[k] = v;
     } catch (e) {

@@ -145,7 +145,7 @@ const LEVELS: Record<string, LogLevel> = { panic: 'error', fatal: 'error', error
  * was an internal error (110) with a stack trace. Real configurations nest a handful of levels.
  */
 export const MAX_DEPTH = 64;
-function deeperThan(root: unknown, max: number): boolean {
+export function deeperThan(root: unknown, max: number): boolean {
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length > 0) {
     const [v, d] = stack.pop() as [unknown, number];

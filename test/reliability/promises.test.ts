@@ -300,7 +300,14 @@ describe('README "What a pod sees": device-info files', () => {
 describe('README "State and locking": a late DEL of an attachment whose device passed to another pod leaves the device alone', () => {
   it('pod A (netns gone, DEL never came) is healed by pod B\'s ADD; A\'s late DEL succeeds and B keeps its marker, state and device-info', () => {
     const fileB = '/var/run/k8s.cni.cncf.io/devinfo/cni/b';
-    expect(call({ command: 'ADD', conf: conf({ deviceID: vfs[0], runtimeConfig: { CNIDeviceInfoFile: '/var/run/k8s.cni.cncf.io/devinfo/cni/a' } }), containerId: 'podA', netns: '/run/netns/dcni-promise-gone-a' }).code).toBe(0);
+    // pod A's netns exists at its ADD (every mode checks it) and is gone afterwards
+    spawnSync('ip', ['netns', 'add', 'dcni-promise-gone-a']);
+    try {
+      const a = call({ command: 'ADD', conf: conf({ deviceID: vfs[0], runtimeConfig: { CNIDeviceInfoFile: '/var/run/k8s.cni.cncf.io/devinfo/cni/a' } }), containerId: 'podA', netns: '/run/netns/dcni-promise-gone-a' });
+      expect(a.code, a.stdout).toBe(0);
+    } finally {
+      spawnSync('ip', ['netns', 'del', 'dcni-promise-gone-a']);
+    }
     const b = call({ command: 'ADD', conf: conf({ deviceID: vfs[0], runtimeConfig: { CNIDeviceInfoFile: fileB } }), containerId: 'podB' });
     expect(b.code, b.stdout).toBe(0);
     const delA = call({ command: 'DEL', conf: conf({ deviceID: vfs[0] }), containerId: 'podA', netns: '' });

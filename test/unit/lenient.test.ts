@@ -4,8 +4,7 @@ import { loadLenientNetConf } from '../../src/config/lenient.js';
 import { loadNetConf } from '../../src/config/netconf.js';
 
 /** What DEL and GC make of a netconf the strict rules refuse. */
-function lenient(obj: Record<string, unknown>, command: 'DEL' | 'GC' = 'DEL') {
-  const raw = JSON.stringify(obj);
+function lenient(obj: Record<string, unknown>, command: 'DEL' | 'GC' = 'DEL', raw = JSON.stringify(obj)) {
   let strict: unknown;
   try {
     loadNetConf(raw, obj);
@@ -53,5 +52,15 @@ describe('loadLenientNetConf (DEL and GC)', () => {
     expect(() => lenient(obj, 'GC')).toThrow(expect.objectContaining({ code: 7 }));
     expect(lenient(obj, 'DEL').ignored).toEqual(['cni.dev/valid-attachments']);
     expect(lenient({ ...base, vlan: 'x', 'cni.dev/attachments': [{ containerID: 'a', ifname: 'net1' }] }, 'GC').conf?.validAttachments).toEqual([{ containerID: 'a', ifname: 'net1' }]);
+  });
+
+  it('a field nested thousands of levels deep is refused (7) or ignored, never a stack overflow', () => {
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 20000; i++) deep = [{ a: deep }];
+    // the strict rules refuse the whole netconf for its depth; the lenient reading must still answer
+    const obj = { ...base, vlan: 'x', 'cni.dev/valid-attachments': deep, ipam: { type: 'host-local', x: deep } };
+    const raw = '(the bytes as received)';
+    expect(() => lenient(obj, 'GC', raw)).toThrow(expect.objectContaining({ code: 7 }));
+    expect(lenient(obj, 'DEL', raw).ignored).toEqual(['ipam', 'cni.dev/valid-attachments']);
   });
 });
