@@ -7,6 +7,7 @@ import type { NetConf } from '../config/netconf.js';
 import { makeHost, type Host } from '../sys/host.js';
 import { loadState } from '../state/store.js';
 import { stderrLogger, type Logger } from '../log/logger.js';
+import { ipamIsSelf, ipamIsSelfError, startedAsIpam, startedAsIpamError } from '../ipam/self.js';
 
 export interface Ctx {
   args: CmdArgs;
@@ -73,6 +74,16 @@ export async function runCni(
   let version: string = CURRENT_VERSION;
   let log: Logger = stderrLogger('info');
   try {
+    if (startedAsIpam(env)) {
+      // dpdk-cni ran a copy of itself as IPAM plugin: refuse before anything else (no recursion)
+      try {
+        const v = peekVersion(JSON.parse(stdin() || '{}'));
+        if (v && isSupportedVersion(v)) version = v;
+      } catch {
+        /* the error keeps the default version */
+      }
+      throw startedAsIpamError();
+    }
     const command = parseCommand(env.CNI_COMMAND);
     if (command === 'VERSION') {
       let v: string | undefined;
@@ -119,6 +130,8 @@ export async function runCni(
     if (min && !atLeast(conf.cniVersion, min)) {
       throw new CniError(Code.IncompatibleVersion, `config version ${conf.cniVersion} does not allow ${command} (needs >= ${min})`);
     }
+    const selfIpam = conf.ipam !== undefined && ipamIsSelf(conf);
+    if (selfIpam && command !== 'DEL' && command !== 'GC') throw ipamIsSelfError(conf.ipam?.type ?? '');
     const host = makeHost(env);
     const bound: Record<string, unknown> = { cmd: command, plugin: 'dpdk-cni', net: conf.name };
     if (args.containerId) bound.containerID = args.containerId;
@@ -127,6 +140,11 @@ export async function runCni(
     if (args.args.podName) bound.podName = args.args.podName;
     log = openLogger(conf, host, bound);
     if (recovered) log.warn('the given netconf is invalid; DEL uses the one saved at ADD', { reason: recovered });
+    if (selfIpam) {
+      // nothing can have been allocated by it (ADD refuses it): DEL and GC skip it, so they succeed
+      log.warn(`${ipamIsSelfError(conf.ipam?.type ?? '').message}; ${command} skips IPAM`);
+      conf = { ...conf, ipam: undefined };
+    }
     const handler = await handlers[command]();
     const result = await handler({ args, conf, host, log });
     log.close();
