@@ -155,3 +155,57 @@ describe('1. a NAD cannot make dpdk-cni run itself as its IPAM plugin', () => {
   });
 });
 
+/** Run the plugin with its stdout on `out` ('closed': a pipe whose reader is gone, EPIPE). */
+function runTo(out: 'closed' | number, command: string, stdin: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const env = cniEnv({ command, netns: LIVE, root: node.root, path: cnibin });
+    const p = spawn(BIN, [], { env, stdio: ['pipe', out === 'closed' ? 'pipe' : out, 'pipe'] });
+    if (out === 'closed') p.stdout!.destroy(); // the caller is gone before the plugin answers
+    let stderr = '';
+    p.stderr!.on('data', (d) => (stderr += d));
+    p.stdin!.on('error', () => undefined);
+    p.on('close', (code) => resolve({ code, stderr }));
+    p.stdin!.end(stdin);
+  });
+}
+
+describe('2. a result that cannot be delivered: one clear log line, no stack trace, exit 1', () => {
+  const cases: Array<[string, string, string]> = [
+    ['VERSION', 'VERSION', '{}'],
+    ['an ADD result', 'ADD', JSON.stringify(conf())],
+    ['an error JSON (7)', 'ADD', JSON.stringify(conf({ vlan: 'x' }))],
+  ];
+  it.each(cases)('%s to a closed pipe (EPIPE)', async (_what, command, stdin) => {
+    const r = await runTo('closed', command, stdin);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).not.toMatch(STACK);
+    expect(r.stderr).not.toContain('fatal');
+    const lines = r.stderr.split('\n').filter((l) => l.includes('could not be delivered'));
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toContain('EPIPE');
+  });
+
+  it.each(cases)('%s to /dev/full (ENOSPC)', async (_what, command, stdin) => {
+    const fd = openSync('/dev/full', 'w');
+    try {
+      const r = await runTo(fd, command, stdin);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).not.toMatch(STACK);
+      expect(r.stderr).not.toContain('fatal');
+      const lines = r.stderr.split('\n').filter((l) => l.includes('could not be delivered'));
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toContain('ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('an undelivered result goes to the NAD\'s logFile too, where the operator looks', async () => {
+    const r = await runTo('closed', 'ADD', JSON.stringify(conf({ logFile: '/var/log/dpdk-cni.log' })));
+    expect(r.code, r.stderr).toBe(1);
+    const log = readFileSync(join(node.root, 'var/log/dpdk-cni.log'), 'utf8');
+    const line = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.msg).includes('could not be delivered'));
+    expect(line, log).toMatchObject({ level: 50, cmd: 'ADD', net: 'rec' });
+  });
+});
+
