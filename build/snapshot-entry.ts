@@ -19,13 +19,7 @@ import '../src/commands/check.js';
 import '../src/commands/gc.js';
 import '../src/commands/status.js';
 import { main } from '../src/main.js';
-import { writeAll } from '../src/sys/stdout.js';
-
-function fatal(e: unknown): void {
-  writeAll(2, `dpdk-cni: fatal: ${e instanceof Error ? e.stack : String(e)}\n`);
-  writeAll(1, `${JSON.stringify({ cniVersion: '1.1.0', code: 110, msg: `internal error: ${e instanceof Error ? e.message : String(e)}`, details: '' })}\n`);
-  process.exit(1);
-}
+import { fatal } from '../src/fatal.js';
 
 function run(): void {
   // Node's own diagnostics must never reach stdout (the CNI result channel).

@@ -13,9 +13,15 @@ export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-de
 export async function main(): Promise<void> {
   const env = process.env;
   if (env.CNI_COMMAND || process.argv.length <= 2) {
-    const out = await runCni(env, handlers, undefined, openLogger);
-    if (!env.CNI_COMMAND) writeAll(2, 'dpdk-cni: CNI_COMMAND is not set; this is a CNI plugin. Run "dpdk-cni --help" for the node tools.\n');
-    writeAll(1, out.stdout);
+    if (!env.CNI_COMMAND) {
+      try {
+        writeAll(2, 'dpdk-cni: CNI_COMMAND is not set; this is a CNI plugin. Run "dpdk-cni --help" for the node tools.\n');
+      } catch {
+        /* stderr unusable: the answer on stdout still says it */
+      }
+    }
+    // runCni writes the answer itself: a failed write is logged and makes the exit code 1
+    const out = await runCni(env, handlers, undefined, openLogger, (text) => writeAll(1, text));
     process.exitCode = out.exitCode;
     return;
   }

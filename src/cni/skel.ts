@@ -7,6 +7,7 @@ import type { NetConf } from '../config/netconf.js';
 import { makeHost, type Host } from '../sys/host.js';
 import { loadState } from '../state/store.js';
 import { stderrLogger, type Logger } from '../log/logger.js';
+import { ipamIsSelf, ipamIsSelfError, startedAsIpam, startedAsIpamError } from '../ipam/self.js';
 
 export interface Ctx {
   args: CmdArgs;
@@ -69,10 +70,52 @@ export async function runCni(
   handlers: Handlers,
   stdin: () => string = readStdin,
   openLogger: (conf: NetConf, host: Host, bound: Record<string, unknown>) => Logger = (c, _h, b) => stderrLogger(c.logLevel, b),
+  deliver?: (text: string) => void,
+): Promise<Outcome> {
+  const logs: { log: Logger } = { log: stderrLogger('info') };
+  let out = await protocol(env, handlers, stdin, openLogger, logs);
+  if (deliver && out.stdout) out = delivered(out, deliver, logs.log);
+  logs.log.close();
+  return out;
+}
+
+/**
+ * Write the answer; when it cannot be written (EPIPE: the caller is gone; ENOSPC: stdout is a full
+ * file) say so in one log line — in the netconf's logFile when it has one, where the operator
+ * looks — and exit 1: the caller got no result, so the call failed.
+ */
+function delivered(out: Outcome, deliver: (text: string) => void, log: Logger): Outcome {
+  try {
+    deliver(out.stdout);
+    return out;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const what = out.exitCode === 0 ? 'the CNI result' : 'the CNI error';
+    log.error(`${what} could not be delivered: writing it to stdout failed (${code}); is the caller (the container runtime) gone or its stdout unusable? The runtime sees this call as failed`, { errno: code });
+    return { stdout: '', exitCode: 1 };
+  }
+}
+
+async function protocol(
+  env: NodeJS.ProcessEnv,
+  handlers: Handlers,
+  stdin: () => string,
+  openLogger: (conf: NetConf, host: Host, bound: Record<string, unknown>) => Logger,
+  logs: { log: Logger },
 ): Promise<Outcome> {
   let version: string = CURRENT_VERSION;
-  let log: Logger = stderrLogger('info');
+  let log: Logger = logs.log;
   try {
+    if (startedAsIpam(env)) {
+      // dpdk-cni ran a copy of itself as IPAM plugin: refuse before anything else (no recursion)
+      try {
+        const v = peekVersion(JSON.parse(stdin() || '{}'));
+        if (v && isSupportedVersion(v)) version = v;
+      } catch {
+        /* the error keeps the default version */
+      }
+      throw startedAsIpamError();
+    }
     const command = parseCommand(env.CNI_COMMAND);
     if (command === 'VERSION') {
       let v: string | undefined;
@@ -132,19 +175,25 @@ export async function runCni(
     if (min && !atLeast(conf.cniVersion, min)) {
       throw new CniError(Code.IncompatibleVersion, `config version ${conf.cniVersion} does not allow ${command} (needs >= ${min})`);
     }
+    const selfIpam = conf.ipam !== undefined && ipamIsSelf(conf);
+    if (selfIpam && command !== 'DEL' && command !== 'GC') throw ipamIsSelfError(conf.ipam?.type ?? '');
     const host = makeHost(env);
     const bound: Record<string, unknown> = { cmd: command, plugin: 'dpdk-cni', net: conf.name };
     if (args.containerId) bound.containerID = args.containerId;
     if (args.ifName) bound.ifname = args.ifName;
     if (args.args.podNamespace) bound.podNamespace = args.args.podNamespace;
     if (args.args.podName) bound.podName = args.args.podName;
-    log = openLogger(conf, host, bound);
+    log = logs.log = openLogger(conf, host, bound);
     if (recovered) log.warn('the given netconf is invalid; DEL uses the one saved at ADD', { reason: recovered });
     if (lenient) log.warn(`the network configuration is invalid; ${command} goes on with the fields it needs that are valid`, { reason: lenient });
     if (args.args.ignored) log.warn(`CNI_ARGS is invalid; ${command} goes on without it`, { reason: args.args.ignored.join('; ') });
+    if (selfIpam) {
+      // nothing can have been allocated by it (ADD refuses it): DEL and GC skip it, so they succeed
+      log.warn(`${ipamIsSelfError(conf.ipam?.type ?? '').message}; ${command} skips IPAM`);
+      conf = { ...conf, ipam: undefined };
+    }
     const handler = await handlers[command]();
     const result = await handler({ args, conf, host, log });
-    log.close();
     if (command === 'ADD') {
       if (!result) throw new CniError(Code.Internal, 'ADD produced no result');
       return { stdout: `${JSON.stringify(formatResult(result, conf.cniVersion))}\n`, exitCode: 0 };
@@ -157,7 +206,6 @@ export async function runCni(
     } else {
       log.error(err.message, { code: err.code });
     }
-    log.close();
     return { stdout: errorJson(err, version), exitCode: 1 };
   }
 }

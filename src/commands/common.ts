@@ -4,6 +4,7 @@ import { checkUsableMac, type NetConf } from '../config/netconf.js';
 import type { CmdArgs } from '../cni/env.js';
 import { parseBdf } from '../device/pci.js';
 import { execIpam } from '../ipam/ipam.js';
+import { ipamIsSelf } from '../ipam/self.js';
 import type { Logger } from '../log/logger.js';
 import { ipJson, ipRun } from '../net/iproute.js';
 import { locate, moveOut, restoreHostUse } from '../net/netdev.js';
@@ -144,8 +145,11 @@ export async function restore(host: Host, args: CmdArgs, st: AttachmentState, lo
   step('restore:after-netdev');
 
   if (st.ipam) {
-    const ipamType = (JSON.parse(st.netconf) as { ipam?: { type?: string } }).ipam?.type;
-    if (ipamType) {
+    const saved = JSON.parse(st.netconf) as { type?: string; ipam?: { type?: string } };
+    const ipamType = saved.ipam?.type;
+    // a state saved before ADD refused dpdk-cni as its own IPAM: it allocated nothing, skip it
+    if (ipamType && ipamIsSelf(saved)) log.warn('the saved netconf names dpdk-cni itself as IPAM plugin; nothing to release there', { ipam: ipamType });
+    else if (ipamType) {
       try {
         await execIpam(ipamEnv(host, st, netns ?? ''), 'DEL', ipamType, ipamArgs(args, st, netns ?? ''), st.netconf);
       } catch (e) {

@@ -6,6 +6,7 @@ import { formatResult, parseResult, type Result } from '../cni/result.js';
 import { atLeast, compareVersions } from '../cni/version.js';
 import type { Host } from '../sys/host.js';
 import { ipamAnswer } from './answer.js';
+import { IPAM_CHILD_ENV } from './self.js';
 
 /**
  * Delegated IPAM: the plugin named by `ipam.type` is looked up in CNI_PATH only (the name was
@@ -112,7 +113,8 @@ export const IPAM_KILL_GRACE_MS = 5_000;
 export const IPAM_MAX_OUTPUT = 1024 * 1024;
 
 async function run(host: Host, file: string, type: string, command: IpamCommand | 'VERSION', stdin: string): Promise<Raw> {
-  const env: NodeJS.ProcessEnv = { ...host.env, CNI_COMMAND: command };
+  // IPAM_CHILD_ENV: a copy of dpdk-cni run as IPAM plugin refuses at once (ipam/self.ts)
+  const env: NodeJS.ProcessEnv = { ...host.env, CNI_COMMAND: command, [IPAM_CHILD_ENV]: '1' };
   if (command === 'GC' || command === 'STATUS' || command === 'VERSION') {
     delete env.CNI_CONTAINERID;
     delete env.CNI_IFNAME;
