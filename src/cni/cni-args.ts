@@ -1,4 +1,5 @@
 import { CniError, Code } from './errors.js';
+import { cut, quote } from './quote.js';
 
 /** Parsed CNI_ARGS (K=V;K=V). Known keys are typed; everything else is kept in `other`. */
 export interface CniArgs {
@@ -34,7 +35,7 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
     if (part === '') continue;
     const eq = part.indexOf('=');
     if (eq <= 0) {
-      throw new CniError(Code.InvalidEnv, `CNI_ARGS: invalid pair ${JSON.stringify(part)}: expected KEY=VALUE`);
+      throw new CniError(Code.InvalidEnv, `CNI_ARGS: invalid pair ${quote(part)}: expected KEY=VALUE`);
     }
     const key = part.slice(0, eq);
     const value = part.slice(eq + 1);
@@ -53,7 +54,7 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
   if (unknown.length > 0 && !out.ignoreUnknown) {
     throw new CniError(
       Code.InvalidEnv,
-      `CNI_ARGS: unknown key(s) ${unknown.join(', ')} (set IgnoreUnknown=1 to allow them)`,
+      `CNI_ARGS: unknown key(s) ${unknown.slice(0, 10).map((k) => cut(k)).join(', ')}${unknown.length > 10 ? ` and ${unknown.length - 10} more` : ''} (set IgnoreUnknown=1 to allow them)`,
     );
   }
   return out;

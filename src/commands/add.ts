@@ -148,7 +148,7 @@ export const add: Handler = async (ctx) => {
       }
       mtu = conf.mtu ?? pfm ?? lastKnown(host, pci)?.mtu;
     }
-    const devInfoPath = conf.deviceInfoFile ? deviceInfoPath(host, conf.deviceInfoFile) : undefined;
+    const devInfoPath = conf.deviceInfoFile ? deviceInfoPath(host, conf.deviceInfoFile, key) : undefined;
     if (!devInfoPath) log.info('no runtimeConfig.CNIDeviceInfoFile: Multus will not publish device-info for this attachment (add "capabilities": {"CNIDeviceInfoFile": true} and the resourceName annotation)');
 
     const st: AttachmentState = {
