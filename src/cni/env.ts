@@ -76,6 +76,7 @@ export function parseEnv(command: Command, env: NodeJS.ProcessEnv): CmdArgs {
   }
   const netns = get('CNI_NETNS');
   if (netns && !netns.startsWith('/')) errs.push(`CNI_NETNS ${quote(netns)} must be an absolute path`);
+  else if (Buffer.byteLength(netns) > 4095) errs.push(`CNI_NETNS ${quote(netns)} is longer than 4095 bytes (PATH_MAX)`);
   const path = [...new Set(get('CNI_PATH').split(':').filter((p) => p.startsWith('/')))];
   let args: CniArgs = { ignoreUnknown: true, other: {} };
   try {

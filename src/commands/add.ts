@@ -1,4 +1,5 @@
 import { CniError, Code, toCniError } from '../cni/errors.js';
+import { quote } from '../cni/quote.js';
 import type { Ctx, Handler } from '../cni/skel.js';
 import { emptyResult, parseResult, type Interface, type Result } from '../cni/result.js';
 import { classify, type PciDevice } from '../device/classify.js';
@@ -113,7 +114,7 @@ export const add: Handler = async (ctx) => {
     log.debug('device classified', { pci, mode: dev.mode, driver: dev.driver, pf: dev.pf, netdev: dev.netdev, vdpa: dev.vdpa });
     const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
     if (kernel && !isLiveNetns(args.netns)) {
-      throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a network namespace (gone, or not a netns mount)`);
+      throw new CniError(Code.NetnsFailed, `CNI_NETNS ${quote(args.netns)} is not a network namespace (gone, or not a netns mount)`);
     }
     healStale(ctx, pci);
     const mac = pickMac(conf, args);
