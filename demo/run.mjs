@@ -59,9 +59,11 @@ try {
   expect(a1.status === 0, 'ADD succeeded; result names the interface, sandbox and pciID');
   console.log(`  device-info file: ${readFileSync(join(root, devinfo), 'utf8')}`);
   expect(cni('CHECK', ena).status === 0, 'CHECK verified the device is still on vfio-pci');
-  const ena2 = cni('ADD', ena, { cid: 'other', ifname: 'net2' });
+  // each attachment names its own device-info file, as Multus does: <ns>-<nad>-<containerID>_<ifname>
+  const own = (cid, ifname) => ({ ...ena, runtimeConfig: { CNIDeviceInfoFile: `/var/run/k8s.cni.cncf.io/devinfo/cni/demo-dpdk-net-${cid}_${ifname}` } });
+  const ena2 = cni('ADD', own('other', 'net2'), { cid: 'other', ifname: 'net2' });
   expect(ena2.status === 1 && JSON.parse(ena2.stdout).code === 102, 'a second pod asking for the same device is refused (already allocated)');
-  const bad = cni('ADD', { ...ena, vlan: 100 }, { cid: 'demo0002' });
+  const bad = cni('ADD', { ...own('demo0002', 'net1'), vlan: 100 }, { cid: 'demo0002' });
   expect(JSON.parse(bad.stdout).code === 7 || JSON.parse(bad.stdout).code === 102 || JSON.parse(bad.stdout).code === 103, 'a VLAN on a PF-less device is refused with a clear reason');
   expect(cni('DEL', ena).status === 0, 'DEL released it and removed the device-info file');
   expect(!existsSync(join(root, devinfo)), 'device-info file gone');
