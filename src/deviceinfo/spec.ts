@@ -137,7 +137,7 @@ export function deviceInfoPath(host: Host, file: string, key: AttachmentKey): st
  * attachment's name: `<devinfo>/cni/<name>` with real directories below the base, the file a
  * regular single-link file (or gone), the name ending in the attachment's `-<containerID>_<ifName>`.
  */
-export function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string {
+export function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string | undefined {
   const name = saved.slice(saved.lastIndexOf('/') + 1);
   let why = `it is not a file directly in ${DEVINFO_DIRS.map((b) => `${b}/cni`).join(' or ')} any more`;
   for (const base of DEVINFO_DIRS) {
@@ -145,7 +145,7 @@ export function savedDeviceInfoProblem(host: Host, saved: string, key: Attachmen
     const bad = deviceInfoNameProblem(file, key.containerID, key.ifname);
     if (bad) return bad;
     try {
-      if (confine(host, file, DEVINFO_DIRS, FIELD) === saved) return '';
+      if (confine(host, file, DEVINFO_DIRS, FIELD) === saved) return undefined;
     } catch (e) {
       why = (e as Error).message;
     }

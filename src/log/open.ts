@@ -38,8 +38,9 @@ function peek(fd: number, pos: number, len: number): string {
  * Why an open log file is not one dpdk-cni may append to, or undefined. Ours: an empty file owned
  * by our user with no permission for group or others (as dpdk-cni creates it, and as logrotate's
  * copytruncate or create leave it), or a file whose first and last lines are dpdk-cni's JSON log
- * lines (`"plugin":"dpdk-cni"` and a numeric `level`) and that ends with a newline. Only the first
- * and last 64 KiB are read: a call costs two small reads whatever the file's size.
+ * lines (`"plugin":"dpdk-cni"` and a numeric `level`); after the last newline there may only be the
+ * start of a line another call is writing (`{"level":`). Only the first and last 64 KiB are read: a
+ * call costs two small reads whatever the file's size.
  */
 export function foreignLog(fd: number): string | undefined {
   const st = fstatSync(fd);
@@ -54,10 +55,11 @@ export function foreignLog(fd: number): string | undefined {
   if (nl < 0 || !isOurLine(head.slice(0, nl))) return 'it is not a dpdk-cni log (its first line is not a dpdk-cni JSON log line)';
   const tailLen = Math.min(st.size, PEEK_BYTES);
   const tail = peek(fd, st.size - tailLen, tailLen);
-  if (!tail.endsWith('\n')) return 'it is not a dpdk-cni log (it does not end with a complete line)';
-  const body = tail.slice(0, -1);
-  const start = body.lastIndexOf('\n');
-  if ((start < 0 && tailLen < st.size) || !isOurLine(body.slice(start + 1))) return 'it is not a dpdk-cni log (its last line is not a dpdk-cni JSON log line)';
+  const end = tail.lastIndexOf('\n');
+  // a line another dpdk-cni call is writing right now may be incomplete: it must start like ours
+  if (!tail.slice(end + 1).startsWith('{"level":') && end !== tail.length - 1) return 'it is not a dpdk-cni log (its last line is not a dpdk-cni JSON log line)';
+  const start = tail.lastIndexOf('\n', end - 1);
+  if ((start < 0 && tailLen < st.size) || !isOurLine(tail.slice(start + 1, end))) return 'it is not a dpdk-cni log (its last line is not a dpdk-cni JSON log line)';
   return undefined;
 }
 
