@@ -167,11 +167,7 @@ export async function runCni(
       throw new CniError(Code.IncompatibleVersion, `config version ${conf.cniVersion} does not allow ${command} (needs >= ${min})`);
     }
     const host = makeHost(env);
-    const bound: Record<string, unknown> = { cmd: command, plugin: 'dpdk-cni', net: conf.name };
-    if (args.containerId) bound.containerID = args.containerId;
-    if (args.ifName) bound.ifname = args.ifName;
-    if (args.args.podNamespace) bound.podNamespace = args.args.podNamespace;
-    if (args.args.podName) bound.podName = args.args.podName;
+    const bound: Record<string, unknown> = { ...ctx.bound, net: cut(conf.name) };
     log = openLogger(conf, host, bound);
     if (recovered) log.warn('the given netconf is invalid; DEL uses the one saved at ADD', { reason: recovered });
     const handler = await handlers[command]();

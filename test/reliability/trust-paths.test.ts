@@ -191,6 +191,8 @@ describe('8. bounds: stdin at most 1 MiB, at most 80 characters of any value quo
     ['CNI_ARGS MAC', { command: 'ADD', conf: conf(), args: `MAC=${big}` }],
     ['CNI_IFNAME', { command: 'ADD', conf: conf(), ifname: big }],
     ['CNI_CONTAINERID', { command: 'ADD', conf: conf(), containerId: `-${big}` }],
+    ['valid CNI_CONTAINERID', { command: 'ADD', conf: conf(), containerId: big }],
+    ['valid CNI_CONTAINERID at CHECK', { command: 'CHECK', conf: conf({ prevResult: { cniVersion: '1.1.0' } }), containerId: big }],
     ['CNI_NETNS', { command: 'ADD', conf: conf(), netns: big }],
     ['absolute CNI_NETNS', { command: 'ADD', conf: conf(), netns: `/${big}` }],
     ['ipam.type', { command: 'ADD', conf: conf({ ipam: { type: big } }) }],
