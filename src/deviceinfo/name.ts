@@ -15,7 +15,7 @@ export function deviceInfoNameProblem(file: string, containerID: string, ifname:
   const syntax = syntaxProblem(file, DEVINFO_FIELD);
   if (syntax) return syntax;
   const suffix = `-${containerID}_${ifname}`;
-  const want = `it must be a file under ${DEVINFO_DIRS.map((d) => `${d}/cni/`).join(' or ')} named as Multus names this attachment's: <namespace>-<network>${cut(suffix)}`;
+  const want = `it must be a file under ${DEVINFO_DIRS.map((d) => `${d}/cni/`).join(' or ')} with the name Multus gives this attachment's file, <nadNamespace>-<nadName>${cut(suffix)}`;
   const dir = DEVINFO_DIRS.map((b) => `${b}/cni/`).find((d) => file.startsWith(d));
   const name = dir ? file.slice(dir.length) : '';
   if (!dir || name.includes('/') || name.length <= suffix.length || !name.endsWith(suffix)) {
