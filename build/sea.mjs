@@ -202,7 +202,7 @@ async function warmCache({ work, bundleFile, cache, node, exe, runEnv }) {
   await bundle({ outfile: warm, testHooks: false, shebang: false, entry: 'build/sea-warmup.ts' });
   const sim = join(work, 'node');
   new SimNode(sim).pci('0000:00:06.0', { vendor: '1d0f', device: 'ec20', driver: 'vfio-pci' });
-  const devinfo = '/var/run/k8s.cni.cncf.io/devinfo/cni/warmup-net1-device-info.json';
+  const devinfo = '/var/run/k8s.cni.cncf.io/devinfo/cni/default-warmup-warmup_net1'; // Multus' name: <ns>-<nad>-<containerID>_<ifname>
   const conf = { cniVersion: '1.1.0', name: 'warmup', type: 'dpdk-cni', deviceID: '0000:00:06.0', runtimeConfig: { CNIDeviceInfoFile: devinfo } };
   let added;
   const calls = [

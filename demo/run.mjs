@@ -75,8 +75,10 @@ try {
   section('DPDK: PF-less NIC on vfio-pci (AWS ENA shape), device-info for Multus');
   const devinfo = '/var/run/k8s.cni.cncf.io/devinfo/cni/demo-dpdk-net-demo0001_net1';
   const ena = { cniVersion: '1.1.0', name: 'dpdk-net', type: 'dpdk-cni', deviceID: '0000:00:06.0', runtimeConfig: { CNIDeviceInfoFile: devinfo } };
+  // each attachment names its own device-info file, as Multus does: <ns>-<nad>-<containerID>_<ifname>
+  const own = (cid, ifname) => ({ ...ena, runtimeConfig: { CNIDeviceInfoFile: `/var/run/k8s.cni.cncf.io/devinfo/cni/demo-dpdk-net-${cid}_${ifname}` } });
   // asked while the device is free, so the only possible reason is the missing PF
-  const bad = cni('ADD', { ...ena, vlan: 100 }, { cid: 'demo0002' });
+  const bad = cni('ADD', { ...own('demo0002', 'net1'), vlan: 100 }, { cid: 'demo0002' });
   refused(bad, 103, /has no PF.*vlan cannot be applied/, 'a VLAN on a PF-less device is refused with a clear reason');
   const a1 = cni('ADD', ena);
   succeeded(a1, 'ADD succeeded; result names the interface, sandbox and pciID', (j) =>
@@ -85,7 +87,7 @@ try {
   console.log(`  device-info file: ${info || '(missing)'}`);
   expect(parse(info)?.pci?.['pci-address'] === '0000:00:06.0', 'device-info names the PCI address for Multus');
   succeeded(cni('CHECK', ena), 'CHECK verified the device is still on vfio-pci');
-  const ena2 = cni('ADD', ena, { cid: 'other', ifname: 'net2' });
+  const ena2 = cni('ADD', own('other', 'net2'), { cid: 'other', ifname: 'net2' });
   refused(ena2, 102, /already (allocated|attached|in use)|demo0001/, 'a second pod asking for the same device is refused (already allocated)');
   succeeded(cni('DEL', ena), 'DEL released it and removed the device-info file');
   expect(!existsSync(join(root, devinfo)), 'device-info file gone');

@@ -1,4 +1,5 @@
 import { CniError, Code } from './errors.js';
+import { cut, quote } from './quote.js';
 
 /** Parsed CNI_ARGS (K=V;K=V). Known keys are typed; everything else is kept in `other`. */
 export interface CniArgs {
@@ -39,7 +40,7 @@ export function parseCniArgs(raw: string | undefined, lenient = false): CniArgs 
     if (part === '') continue;
     const eq = part.indexOf('=');
     if (eq <= 0) {
-      const msg = `CNI_ARGS: invalid pair ${JSON.stringify(part)}: expected KEY=VALUE`;
+      const msg = `CNI_ARGS: invalid pair ${quote(part)}: expected KEY=VALUE`;
       if (!lenient) throw new CniError(Code.InvalidEnv, msg);
       ignored.push(msg);
       continue;
@@ -59,7 +60,7 @@ export function parseCniArgs(raw: string | undefined, lenient = false): CniArgs 
     }
   }
   if (unknown.length > 0 && !out.ignoreUnknown) {
-    const msg = `CNI_ARGS: unknown key(s) ${unknown.join(', ')} (set IgnoreUnknown=1 to allow them)`;
+    const msg = `CNI_ARGS: unknown key(s) ${unknown.slice(0, 10).map((k) => cut(k)).join(', ')}${unknown.length > 10 ? ` and ${unknown.length - 10} more` : ''} (set IgnoreUnknown=1 to allow them)`;
     if (!lenient) throw new CniError(Code.InvalidEnv, msg);
     ignored.push(msg);
   }

@@ -1,5 +1,6 @@
 import { CniError, Code } from './errors.js';
 import { parseCniArgs, type CniArgs } from './cni-args.js';
+import { quote } from './quote.js';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'GC', 'VERSION'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -25,18 +26,31 @@ const REQUIRED: Record<Command, readonly string[]> = {
   VERSION: [],
 };
 
+/** Names the kernel keeps for itself: /proc/sys/net/ipv{4,6}/conf/{all,default} (an ADD would fail in netlink). */
+const RESERVED_IFNAMES = new Set(['all', 'default']);
+
+/**
+ * The kernel's rule for interface names (net/core/dev.c dev_valid_name, and the sysctl directories
+ * "all" and "default"): 1-15 bytes, not "." or "..", no "/", ":" or byte the kernel's isspace()
+ * matches — ASCII 0x09-0x0d and 0x20, and 0xa0 (Latin-1 no-break space, also a byte of UTF-8
+ * characters such as "à").
+ */
 export function validateIfName(name: string): string | undefined {
   if (name.length === 0) return 'is empty';
-  if (Buffer.byteLength(name) > 15) return `is longer than 15 bytes`;
+  const bytes = Buffer.from(name);
+  if (bytes.length > 15) return `is longer than 15 bytes`;
   if (name === '.' || name === '..') return `must not be "${name}"`;
-  if (/[/:\s]/.test(name)) return 'must not contain "/", ":" or whitespace';
+  if (RESERVED_IFNAMES.has(name)) return `must not be "${name}" (the kernel reserves it for /proc/sys/net/*/conf/${name})`;
+  if (/[/:]/.test(name) || bytes.some((b) => (b >= 0x09 && b <= 0x0d) || b === 0x20 || b === 0xa0)) {
+    return 'must not contain "/", ":" or whitespace';
+  }
   return undefined;
 }
 
 export function parseCommand(raw: string | undefined): Command {
   if (!raw) throw new CniError(Code.InvalidEnv, 'required env variables [CNI_COMMAND] missing');
   if (!(COMMANDS as readonly string[]).includes(raw)) {
-    throw new CniError(Code.InvalidEnv, `unknown CNI_COMMAND ${JSON.stringify(raw)} (expected one of ${COMMANDS.join(', ')})`);
+    throw new CniError(Code.InvalidEnv, `unknown CNI_COMMAND ${quote(raw)} (expected one of ${COMMANDS.join(', ')})`);
   }
   return raw as Command;
 }
@@ -47,24 +61,30 @@ export function parseEnv(command: Command, env: NodeJS.ProcessEnv): CmdArgs {
   if (command === 'VERSION') {
     return { command, containerId: get('CNI_CONTAINERID'), netns: '', ifName: '', args: { ignoreUnknown: true, other: {} }, path: [] };
   }
+  // Every violation is reported in one message (code 4).
+  const errs: string[] = [];
   const missing = REQUIRED[command].filter((k) => !env[k]);
-  if (missing.length > 0) {
-    throw new CniError(Code.InvalidEnv, `required env variables [${missing.join(',')}] missing`);
-  }
+  if (missing.length > 0) errs.push(`required env variables [${missing.join(',')}] missing`);
   const containerId = get('CNI_CONTAINERID');
   const ifName = get('CNI_IFNAME');
   if (command === 'ADD' || command === 'DEL' || command === 'CHECK') {
-    if (!CONTAINER_ID_RE.test(containerId)) {
-      throw new CniError(Code.InvalidEnv, `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid: it must match ${CONTAINER_ID_RE.source}`);
+    if (containerId && !CONTAINER_ID_RE.test(containerId)) {
+      errs.push(`CNI_CONTAINERID ${quote(containerId)} is invalid: it must match ${CONTAINER_ID_RE.source}`);
     }
-    const bad = validateIfName(ifName);
-    if (bad) throw new CniError(Code.InvalidEnv, `CNI_IFNAME ${JSON.stringify(ifName)} ${bad}`);
+    const bad = ifName ? validateIfName(ifName) : undefined;
+    if (bad) errs.push(`CNI_IFNAME ${quote(ifName)} ${bad}`);
   }
   const netns = get('CNI_NETNS');
-  if (netns && !netns.startsWith('/')) {
-    throw new CniError(Code.InvalidEnv, `CNI_NETNS ${JSON.stringify(netns)} must be an absolute path`);
-  }
+  if (netns && !netns.startsWith('/')) errs.push(`CNI_NETNS ${quote(netns)} must be an absolute path`);
+  else if (Buffer.byteLength(netns) > 4095) errs.push(`CNI_NETNS ${quote(netns)} is longer than 4095 bytes (PATH_MAX)`);
   const path = [...new Set(get('CNI_PATH').split(':').filter((p) => p.startsWith('/')))];
-  // DEL and GC must release whatever CNI_ARGS say (an ADD refused for them leaves nothing to find)
-  return { command, containerId, netns, ifName, args: parseCniArgs(env.CNI_ARGS, command === 'DEL' || command === 'GC'), path };
+  let args: CniArgs = { ignoreUnknown: true, other: {} };
+  try {
+    // DEL and GC must release whatever CNI_ARGS say (an ADD refused for them leaves nothing to find)
+    args = parseCniArgs(env.CNI_ARGS, command === 'DEL' || command === 'GC');
+  } catch (e) {
+    errs.push((e as Error).message);
+  }
+  if (errs.length > 0) throw new CniError(Code.InvalidEnv, errs.join('; '));
+  return { command, containerId, netns, ifName, args, path };
 }

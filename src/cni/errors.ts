@@ -60,7 +60,7 @@ export const ERROR_TABLE: ReadonlyArray<[number, string]> = [
   [4, 'Invalid or missing CNI_* environment variable (the message names it).'],
   [5, 'I/O failure reading stdin.'],
   [6, 'stdin is not decodable JSON.'],
-  [7, 'Invalid network configuration (the message names the field and the bad value).'],
+  [7, 'Invalid network configuration (the message names the field and the bad value), valid JSON that is not an object, or stdin larger than 1 MiB.'],
   [11, 'Try again later: the device lock could not be had in time, or a transient kernel error.'],
   [50, 'STATUS: the plugin cannot service ADD (state dir unusable or IPAM not ready).'],
   [100, 'Device not found: no PCI device at that address, or its netdev / vDPA device is missing.'],

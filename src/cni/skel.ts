@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { CniError, Code, toCniError } from './errors.js';
+import { cut } from './quote.js';
 import { parseCommand, parseEnv, type CmdArgs, type Command } from './env.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupportedVersion } from './version.js';
 import { formatResult, type Result } from './result.js';
 import type { NetConf } from '../config/netconf.js';
+import type { LogConf } from '../log/open.js';
 import { makeHost, type Host } from '../sys/host.js';
 import { loadState } from '../state/store.js';
 import { stderrLogger, type Logger } from '../log/logger.js';
@@ -27,15 +29,54 @@ function errorJson(e: CniError, cniVersion: string): string {
   return `${JSON.stringify({ cniVersion, code: e.code, msg: e.message, details: e.details })}\n`;
 }
 
+/** The largest netconf accepted on stdin (Multus' are a few KiB; a state file keeps a copy). */
+export const MAX_STDIN = 1 << 20;
+
+/** Read stdin, at most MAX_STDIN + 1 bytes (one more tells that it was too large). */
 function readStdin(): string {
+  const buf = Buffer.alloc(MAX_STDIN + 1);
+  let off = 0;
   try {
-    return readFileSync(0, 'utf8');
+    while (off < buf.length) {
+      const n = readSync(0, buf, off, buf.length - off, null);
+      if (n === 0) break;
+      off += n;
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     // no stdin at all (closed / a TTY a human pressed ^D on) reads as empty
-    if (code === 'EAGAIN' || code === 'EOF' || code === 'ENXIO') return '';
-    throw new CniError(Code.IoFailure, `could not read the network configuration from stdin: ${(e as Error).message}`);
+    if (code !== 'EAGAIN' && code !== 'EOF' && code !== 'ENXIO') {
+      throw new CniError(Code.IoFailure, `could not read the network configuration from stdin: ${(e as Error).message}`);
+    }
   }
+  return buf.subarray(0, off).toString('utf8');
+}
+
+function tooLarge(raw: string): CniError | undefined {
+  if (raw.length <= MAX_STDIN / 4 || Buffer.byteLength(raw) <= MAX_STDIN) return undefined;
+  return new CniError(Code.InvalidConfig, `the network configuration on stdin is larger than 1 MiB (${MAX_STDIN} bytes), the most dpdk-cni accepts`);
+}
+
+/**
+ * The call's context for log lines, read leniently before (or although) the environment and the
+ * netconf are validated, so that an error about them is logged with what is known — and to the
+ * netconf's logFile when that one is acceptable. Values are cut to 80 characters.
+ */
+function earlyContext(command: Command, env: NodeJS.ProcessEnv, json: unknown, logLevelOf: (v: unknown) => LogConf['logLevel']): { bound: Record<string, unknown>; logConf: LogConf } {
+  const bound: Record<string, unknown> = { cmd: command, plugin: 'dpdk-cni' };
+  const obj = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+  if (typeof obj.name === 'string') bound.net = cut(obj.name);
+  if (env.CNI_CONTAINERID) bound.containerID = cut(env.CNI_CONTAINERID);
+  if (env.CNI_IFNAME) bound.ifname = cut(env.CNI_IFNAME);
+  for (const part of (env.CNI_ARGS ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    const k = part.slice(0, eq);
+    if (k === 'K8S_POD_NAMESPACE') bound.podNamespace = cut(part.slice(eq + 1));
+    if (k === 'K8S_POD_NAME') bound.podName = cut(part.slice(eq + 1));
+  }
+  const logConf: LogConf = { logLevel: logLevelOf(obj.logLevel) };
+  if (typeof obj.logFile === 'string' && obj.logFile) logConf.logFile = obj.logFile;
+  return { bound, logConf };
 }
 
 function peekVersion(json: unknown): string | undefined {
@@ -69,13 +110,14 @@ export async function runCni(
   env: NodeJS.ProcessEnv,
   handlers: Handlers,
   stdin: () => string = readStdin,
-  openLogger: (conf: NetConf, host: Host, bound: Record<string, unknown>) => Logger = (c, _h, b) => stderrLogger(c.logLevel, b),
+  openLogger: (conf: LogConf, host: Host, bound: Record<string, unknown>) => Logger = (c, _h, b) => stderrLogger(c.logLevel, b),
   deliver?: (text: string) => void,
 ): Promise<Outcome> {
-  const logs: { log: Logger } = { log: stderrLogger('info') };
+  const logs: { log?: Logger } = {};
   let out = await protocol(env, handlers, stdin, openLogger, logs);
-  if (deliver && out.stdout) out = delivered(out, deliver, logs.log);
-  logs.log.close();
+  const log = logs.log ?? stderrLogger('info', { plugin: 'dpdk-cni' });
+  if (deliver && out.stdout) out = delivered(out, deliver, log);
+  log.close();
   return out;
 }
 
@@ -100,11 +142,13 @@ async function protocol(
   env: NodeJS.ProcessEnv,
   handlers: Handlers,
   stdin: () => string,
-  openLogger: (conf: NetConf, host: Host, bound: Record<string, unknown>) => Logger,
-  logs: { log: Logger },
+  openLogger: (conf: LogConf, host: Host, bound: Record<string, unknown>) => Logger,
+  logs: { log?: Logger },
 ): Promise<Outcome> {
   let version: string = CURRENT_VERSION;
-  let log: Logger = logs.log;
+  let log: Logger | undefined;
+  // until the netconf is validated: what is known of the call, for logging an early error
+  let early: (() => Logger) | undefined;
   try {
     if (startedAsIpam(env)) {
       // dpdk-cni ran a copy of itself as IPAM plugin: refuse before anything else (no recursion)
@@ -131,25 +175,29 @@ async function protocol(
     }
     const raw = stdin();
     // zod and the schema are loaded after VERSION has been answered: VERSION stays at Node's floor.
-    const { decodeJson, loadNetConf } = await import('../config/netconf.js');
+    const { decodeJson, loadNetConf, logLevelOf } = await import('../config/netconf.js');
     // Env errors (4) come before stdin errors (6), as in the reference skel; the error JSON still
     // carries the netconf's version when stdin is readable.
     let json: unknown;
     let undecodable: unknown;
     try {
+      const big = tooLarge(raw);
+      if (big) throw big;
       json = decodeJson(raw);
       const pv = peekVersion(json);
       if (pv && isSupportedVersion(pv)) version = pv;
     } catch (e) {
       undecodable = e;
     }
+    const ctx = earlyContext(command, env, json, logLevelOf);
+    early = () => openLogger(ctx.logConf, makeHost(env), ctx.bound);
     const args = parseEnv(command, env);
     if (undecodable !== undefined) throw undecodable;
     let conf: NetConf;
     let recovered = '';
     let lenient: string | undefined;
     try {
-      conf = loadNetConf(raw, json);
+      conf = loadNetConf(raw, json, command === 'ADD' ? { containerId: args.containerId, ifName: args.ifName, argsMac: args.args.mac } : undefined);
     } catch (e) {
       // DEL must not strand a pod because its NetworkAttachmentDefinition was edited into an
       // invalid form (or a stricter release was rolled out) after ADD: use the netconf ADD saved.
@@ -178,11 +226,7 @@ async function protocol(
     const selfIpam = conf.ipam !== undefined && ipamIsSelf(conf);
     if (selfIpam && command !== 'DEL' && command !== 'GC') throw ipamIsSelfError(conf.ipam?.type ?? '');
     const host = makeHost(env);
-    const bound: Record<string, unknown> = { cmd: command, plugin: 'dpdk-cni', net: conf.name };
-    if (args.containerId) bound.containerID = args.containerId;
-    if (args.ifName) bound.ifname = args.ifName;
-    if (args.args.podNamespace) bound.podNamespace = args.args.podNamespace;
-    if (args.args.podName) bound.podName = args.args.podName;
+    const bound: Record<string, unknown> = { ...ctx.bound, net: cut(conf.name) };
     log = logs.log = openLogger(conf, host, bound);
     if (recovered) log.warn('the given netconf is invalid; DEL uses the one saved at ADD', { reason: recovered });
     if (lenient) log.warn(`the network configuration is invalid; ${command} goes on with the fields it needs that are valid`, { reason: lenient });
@@ -201,6 +245,14 @@ async function protocol(
     return { stdout: '', exitCode: 0 };
   } catch (e) {
     const err = toCniError(e);
+    if (!log) {
+      try {
+        log = early ? early() : stderrLogger('info', { plugin: 'dpdk-cni' });
+      } catch {
+        log = stderrLogger('info', { plugin: 'dpdk-cni' });
+      }
+    }
+    logs.log = log;
     if (err.code === Code.Internal) {
       log.error('internal error', { err: e, stack: e instanceof Error ? e.stack : undefined });
     } else {

@@ -1,4 +1,5 @@
 import { CniError, Code, toCniError } from '../cni/errors.js';
+import { quote } from '../cni/quote.js';
 import type { Ctx, Handler } from '../cni/skel.js';
 import { emptyResult, parseResult, type Interface, type Result } from '../cni/result.js';
 import { classify, type PciDevice } from '../device/classify.js';
@@ -111,7 +112,7 @@ export const add: Handler = async (ctx) => {
   // Every mode: a DPDK or vhost-vdpa attachment moves nothing into the pod, but an allocation
   // recorded for a netns that is not alive would be healed away by the next pod's ADD at once.
   if (!isLiveNetns(args.netns)) {
-    throw new CniError(Code.NetnsFailed, `CNI_NETNS ${args.netns} is not a live network namespace (gone, not a netns mount, or a namespace of another type): the runtime must pass the pod's network namespace`);
+    throw new CniError(Code.NetnsFailed, `CNI_NETNS ${quote(args.netns)} is not a live network namespace (gone, not a netns mount, or a namespace of another type): the runtime must pass the pod's network namespace`);
   }
   // the attachment first (a DEL of it waits for this ADD to finish), then the device
   const att = await lockAttachment(host, key);
@@ -168,7 +169,7 @@ export const add: Handler = async (ctx) => {
       }
       mtu = conf.mtu ?? pfm ?? lastKnown(host, pci)?.mtu;
     }
-    const devInfoPath = conf.deviceInfoFile ? deviceInfoPath(host, conf.deviceInfoFile) : undefined;
+    const devInfoPath = conf.deviceInfoFile ? deviceInfoPath(host, conf.deviceInfoFile, key) : undefined;
     if (!devInfoPath) log.info('no runtimeConfig.CNIDeviceInfoFile: Multus will not publish device-info for this attachment (add "capabilities": {"CNIDeviceInfoFile": true} and the resourceName annotation)');
 
     const st: AttachmentState = {

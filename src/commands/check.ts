@@ -1,4 +1,5 @@
 import { CniError, Code } from '../cni/errors.js';
+import { cut } from '../cni/quote.js';
 import type { Handler } from '../cni/skel.js';
 import { parseResult, type Result } from '../cni/result.js';
 import { linkBase, pciDir } from '../device/sysfs.js';
@@ -23,7 +24,7 @@ function addressesIn(j: unknown[] | undefined): string[] {
 export const check: Handler = async (ctx) => {
   const { args, conf, host } = ctx;
   const st = loadState(host, keyOf(ctx));
-  if (!st) throw new CniError(Code.CheckFailed, `no attachment ${args.containerId}/${args.ifName} of network ${conf.name}: ADD did not complete or DEL already ran`);
+  if (!st) throw new CniError(Code.CheckFailed, `no attachment ${cut(args.containerId)}/${args.ifName} of network ${cut(conf.name)}: ADD did not complete or DEL already ran`);
   const lock = await lockDevice(host, st.pci);
   const bad: string[] = [];
   try {

@@ -162,7 +162,7 @@ export async function restore(host: Host, args: CmdArgs, st: AttachmentState, lo
 
   if (st.deviceInfo) {
     try {
-      undoDeviceInfo(host, st.deviceInfo, opts.restorePreviousDeviceInfo === true);
+      undoDeviceInfo(host, st.deviceInfo, st.key, opts.restorePreviousDeviceInfo === true, log);
     } catch (e) {
       log.warn('could not remove the device-info file', { file: st.deviceInfo.path, err: e });
     }

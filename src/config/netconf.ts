@@ -1,6 +1,10 @@
 import * as z from 'zod/mini';
 import { CniError, Code } from '../cni/errors.js';
 import { isSupportedVersion, SUPPORTED_VERSIONS } from '../cni/version.js';
+import { QUOTE_MAX, quote } from '../cni/quote.js';
+import { parseResult } from '../cni/result.js';
+import { parseBdf } from '../device/pci.js';
+import { deviceInfoNameProblem } from '../deviceinfo/name.js';
 
 /**
  * The network configuration on stdin, validated. Field names follow sriov-cni so users can switch
@@ -18,7 +22,7 @@ const attachment = z.looseObject({ containerID: z.string(), ifname: z.string() }
 
 export const netConfSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
-  name: z.string(),
+  name: z.optional(z.string()), // checked (NAME_RE) before the schema
   type: z.optional(z.string()),
   deviceID: z.optional(z.string()),
   pciBusID: z.optional(z.string()),
@@ -100,9 +104,7 @@ function valueAt(obj: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 }
 
 function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  return quote(v, QUOTE_MAX);
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
@@ -130,14 +132,19 @@ export function isValidMac(mac: string): boolean {
 
 /** Unicast, not all-zero: what a device can take as its address. */
 export function checkUsableMac(mac: string, field: string): string {
-  if (!MAC_RE.test(mac)) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(mac)} is not a MAC address (expected xx:xx:xx:xx:xx:xx)`);
+  if (!MAC_RE.test(mac)) throw new CniError(Code.InvalidConfig, `${field} ${quote(mac)} is not a MAC address (expected xx:xx:xx:xx:xx:xx)`);
   const first = Number.parseInt(mac.slice(0, 2), 16);
-  if (first & 1) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(mac)} is a multicast address; a device needs a unicast MAC`);
-  if (/^(00:){5}00$/.test(mac)) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(mac)} is the all-zero address`);
+  if (first & 1) throw new CniError(Code.InvalidConfig, `${field} ${quote(mac)} is a multicast address; a device needs a unicast MAC`);
+  if (/^(00:){5}00$/.test(mac)) throw new CniError(Code.InvalidConfig, `${field} ${quote(mac)} is the all-zero address`);
   return mac.toLowerCase();
 }
 
 const LEVELS: Record<string, LogLevel> = { panic: 'error', fatal: 'error', error: 'error', warning: 'warn', warn: 'warn', info: 'info', debug: 'debug', trace: 'debug' };
+
+/** A logLevel read leniently (from a netconf that may have failed validation): unknown → info. */
+export function logLevelOf(v: unknown): LogLevel {
+  return (typeof v === 'string' && Object.hasOwn(LEVELS, v) ? LEVELS[v] : undefined) ?? 'info';
+}
 
 /**
  * JSON.parse takes any depth, but JSON.stringify (error messages, the netconf handed to IPAM
@@ -173,21 +180,36 @@ export function peekVersion(json: unknown): string | undefined {
   return undefined;
 }
 
+/** What only ADD checks, so that one ADD reports every violation in one message (code 7). */
+export interface AddChecks {
+  containerId: string;
+  ifName: string;
+  /** CNI_ARGS MAC= */
+  argsMac?: string;
+}
+
+/** At most this many violations are listed in one message (a 100 000-element array stays short). */
+const MAX_LISTED = 20;
+
+function invalidConfig(errs: string[]): CniError {
+  const listed = errs.slice(0, MAX_LISTED).join('; ');
+  const more = errs.length > MAX_LISTED ? `; and ${errs.length - MAX_LISTED} more` : '';
+  return new CniError(Code.InvalidConfig, `invalid network configuration: ${listed}${more}`);
+}
+
 /**
- * Validate the netconf. Errors: name (7), cniVersion (1), field types/ranges (7),
- * cross-field rules (7). One message lists every violation.
+ * Validate the netconf. Errors: cniVersion (1); everything else (7) in one message listing every
+ * violation: name, field types/ranges, cross-field rules, and for ADD (`add`) the device address,
+ * the CNI_ARGS MAC, the prevResult and the device-info path's name.
  */
-export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetConf {
+export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: AddChecks): NetConf {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new CniError(Code.DecodeFailure, 'the network configuration on stdin must be a JSON object');
+    throw new CniError(Code.InvalidConfig, `the network configuration on stdin must be a JSON object, got ${json === null ? 'null' : Array.isArray(json) ? 'an array' : `a ${typeof json}`}`);
   }
   if (deeperThan(json, MAX_DEPTH)) {
     throw new CniError(Code.InvalidConfig, `invalid network configuration: it nests objects and arrays deeper than ${MAX_DEPTH} levels`);
   }
   const obj = json as Record<string, unknown>;
-  if (typeof obj.name !== 'string' || !NAME_RE.test(obj.name)) {
-    throw new CniError(Code.InvalidConfig, `field "name" must match ${NAME_RE.source}, got ${show(obj.name)}`);
-  }
   const version = obj.cniVersion === undefined ? '0.1.0' : obj.cniVersion;
   if (!isSupportedVersion(version)) {
     throw new CniError(
@@ -199,20 +221,25 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetCo
   // Fields that fail the schema are reported and left out, so the rules below still check the
   // rest: one message lists every violation. Rules about an invalid field are not applied.
   const invalid = new Set<string>();
-  let parsed = netConfSchema.safeParse(json);
+  if (typeof obj.name !== 'string' || !NAME_RE.test(obj.name)) {
+    errs.push(`field "name" must match ${NAME_RE.source}, got ${show(obj.name)}`);
+    invalid.add('name');
+  }
+  const valid = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !invalid.has(k)));
+  let parsed = netConfSchema.safeParse(valid(obj));
   if (!parsed.success) {
     for (const i of parsed.error.issues) {
       errs.push(describeIssue(i, json));
       invalid.add(String(i.path[0]));
     }
-    parsed = netConfSchema.safeParse(Object.fromEntries(Object.entries(obj).filter(([k]) => !invalid.has(k))));
-    if (!parsed.success) throw new CniError(Code.InvalidConfig, `invalid network configuration: ${errs.join('; ')}`);
+    parsed = netConfSchema.safeParse(valid(obj));
+    if (!parsed.success) throw invalidConfig(errs);
   }
   const c = parsed.data;
 
   const conf: NetConf = {
     cniVersion: version,
-    name: c.name,
+    name: c.name ?? '',
     type: c.type ?? '',
     logLevel: LEVELS[c.logLevel ?? 'info'] ?? 'info',
     raw,
@@ -279,6 +306,31 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw)): NetCo
   const att = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
   if (att) conf.validAttachments = att.map((a) => ({ containerID: a.containerID, ifname: a.ifname }));
 
-  if (errs.length > 0) throw new CniError(Code.InvalidConfig, `invalid network configuration: ${errs.join('; ')}`);
+  if (add) errs.push(...addProblems(conf, add, invalid));
+  if (errs.length > 0) throw invalidConfig(errs);
   return conf;
+}
+
+function messageOf(f: () => unknown): string | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** ADD's own checks, made before anything is locked or touched (see AddChecks). */
+function addProblems(conf: NetConf, add: AddChecks, invalid: Set<string>): string[] {
+  const out: Array<string | undefined> = [];
+  if (!conf.deviceID && !invalid.has('deviceID') && !invalid.has('pciBusID') && !invalid.has('runtimeConfig')) {
+    out.push('no device given: set "deviceID" (or "pciBusID") to a PCI address, or let Multus inject it — the NetworkAttachmentDefinition needs the k8s.v1.cni.cncf.io/resourceName annotation and "capabilities": {"deviceID": true}');
+  }
+  const id = conf.deviceID;
+  if (id) out.push(messageOf(() => parseBdf(id, conf.deviceIDField ?? 'deviceID')));
+  const mac = add.argsMac;
+  if (mac) out.push(messageOf(() => checkUsableMac(mac, 'CNI_ARGS MAC')));
+  if (conf.prevResult !== undefined) out.push(messageOf(() => parseResult(conf.prevResult, 'prevResult')));
+  if (conf.deviceInfoFile) out.push(deviceInfoNameProblem(conf.deviceInfoFile, add.containerId, add.ifName));
+  return out.filter((m): m is string => m !== undefined);
 }

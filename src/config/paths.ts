@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
+import { quote } from '../cni/quote.js';
 import type { Host } from '../sys/host.js';
 
 /**
@@ -25,19 +26,29 @@ export const PATH_MAX = 4095;
 export const NAME_MAX = 255;
 
 function refuse(field: string, p: string, why: string): CniError {
-  return new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} is not allowed: ${why}`);
+  return new CniError(Code.InvalidConfig, `${field} ${quote(p)} is not allowed: ${why}`);
 }
 
 function clean(p: string, field: string): string {
   if (p.includes('\0')) throw new CniError(Code.InvalidConfig, `${field} contains a NUL byte`);
-  if (!p.startsWith('/')) throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} must be an absolute path`);
+  if (!p.startsWith('/')) throw new CniError(Code.InvalidConfig, `${field} ${quote(p)} must be an absolute path`);
   if (Buffer.byteLength(p) > PATH_MAX) throw new CniError(Code.InvalidConfig, `${field} is longer than ${PATH_MAX} bytes`);
   const segs = p.split('/');
   if (segs.some((s) => s === '..' || s === '.')) {
-    throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} must not contain "." or ".." segments`);
+    throw new CniError(Code.InvalidConfig, `${field} ${quote(p)} must not contain "." or ".." segments`);
   }
   if (segs.some((s) => Buffer.byteLength(s) > NAME_MAX)) throw refuse(field, p, `a path segment is longer than ${NAME_MAX} bytes`);
   return path.posix.normalize(p);
+}
+
+/** The syntax rules alone (absolute, no NUL, no "." or "..", lengths): why `p` breaks them, or undefined. Pure. */
+export function syntaxProblem(p: string, field: string): string | undefined {
+  try {
+    clean(p, field);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 function lst(p: string): Stats | undefined {
@@ -66,7 +77,7 @@ export function confine(host: Host, p: string, bases: readonly string[], field: 
   const c = clean(p, field);
   const base = bases.find((b) => c.startsWith(`${b}/`) && c.length > b.length + 1);
   if (!base) {
-    throw new CniError(Code.InvalidConfig, `${field} ${JSON.stringify(p)} is not allowed: it must be a file under ${bases.join(' or ')}`);
+    throw new CniError(Code.InvalidConfig, `${field} ${quote(p)} is not allowed: it must be a file under ${bases.join(' or ')}`);
   }
   const baseDir = host.p(base);
   const realBase = host.fs.realpath(baseDir);

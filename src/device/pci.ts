@@ -1,4 +1,5 @@
 import { CniError, Code } from '../cni/errors.js';
+import { quote } from '../cni/quote.js';
 
 /** Full PCI address: domain:bus:device.function, e.g. 0000:00:06.0. */
 const BDF_RE = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/;
@@ -12,7 +13,7 @@ export function parseBdf(raw: string, field = 'deviceID'): string {
   if (!m || Number.parseInt(m[3] ?? '0', 16) > 0x1f) {
     throw new CniError(
       Code.InvalidConfig,
-      `${field} ${JSON.stringify(raw)} is not a PCI address: expected the full form dddd:bb:dd.f (for example 0000:03:02.1)`,
+      `${field} ${quote(raw)} is not a PCI address: expected the full form dddd:bb:dd.f (for example 0000:03:02.1)`,
     );
   }
   return raw.toLowerCase();

@@ -1,10 +1,12 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
+import { quote } from '../cni/quote.js';
 import { confine, DEVINFO_DIRS, makeParents, readConfined } from '../config/paths.js';
+import { DEVINFO_FIELD, deviceInfoNameProblem } from './name.js';
 import type { PciDevice } from '../device/classify.js';
 import { readAttr } from '../device/sysfs.js';
 import type { Logger } from '../log/logger.js';
-import type { DeviceInfoState } from '../state/store.js';
+import type { AttachmentKey, DeviceInfoState } from '../state/store.js';
 
 /**
  * Device-Info spec 1.1.0 (k8snetworkplumbingwg/device-info-spec), written the way the
@@ -108,21 +110,47 @@ export function serialize(d: DeviceInfo): string {
   return JSON.stringify(d);
 }
 
-const FIELD = 'runtimeConfig.CNIDeviceInfoFile';
+const FIELD = DEVINFO_FIELD;
 
 /**
  * Confine a CNIDeviceInfoFile path from the netconf to Multus' devinfo directories
- * (config/paths.ts rules) and create its missing parent directories (0755).
+ * (config/paths.ts rules) and to the name Multus gives this attachment's file (name.ts), and
+ * create its missing parent directories (0755).
  */
-export function deviceInfoPath(host: Host, file: string): string {
+export function deviceInfoPath(host: Host, file: string, key: AttachmentKey): string {
   const p = confine(host, file, DEVINFO_DIRS, FIELD);
+  const bad = deviceInfoNameProblem(file, key.containerID, key.ifname);
+  if (bad) throw new CniError(Code.InvalidConfig, bad);
   try {
     makeParents(p, FIELD, 0o755);
   } catch (e) {
     if (e instanceof CniError) throw e;
-    throw new CniError(Code.DeviceInfoFailed, `cannot create the directory of device-info file ${file}: ${(e as Error).message}`);
+    throw new CniError(Code.DeviceInfoFailed, `cannot create the directory of device-info file ${quote(file)}: ${(e as Error).message}`);
   }
   return p;
+}
+
+/**
+ * Why the device-info path saved at ADD must not be touched now, or undefined. Checked again at
+ * every removal (DEL, GC, rollback): a directory may have been swapped for a symlink since ADD, and
+ * a state file is not proof of anything. The path must still be what ADD's rules give for this
+ * attachment's name: `<devinfo>/cni/<name>` with real directories below the base, the file a
+ * regular single-link file (or gone), the name ending in the attachment's `-<containerID>_<ifName>`.
+ */
+export function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string | undefined {
+  const name = saved.slice(saved.lastIndexOf('/') + 1);
+  let why = `it is not a file directly in ${DEVINFO_DIRS.map((b) => `${b}/cni`).join(' or ')} any more`;
+  for (const base of DEVINFO_DIRS) {
+    const file = `${base}/cni/${name}`;
+    const bad = deviceInfoNameProblem(file, key.containerID, key.ifname);
+    if (bad) return bad;
+    try {
+      if (confine(host, file, DEVINFO_DIRS, FIELD) === saved) return undefined;
+    } catch (e) {
+      why = (e as Error).message;
+    }
+  }
+  return why;
 }
 
 /**
@@ -136,7 +164,7 @@ export function readDeviceInfo(path: string): string | undefined {
     return readConfined(path, FIELD, 64 * 1024);
   } catch (e) {
     if (e instanceof CniError) throw e;
-    throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${path}: ${(e as Error).message}`);
+    throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${quote(path)}: ${(e as Error).message}`);
   }
 }
 
@@ -161,15 +189,24 @@ export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: L
     host.fs.writeAtomic(path, serialize(info), 0o444);
   } catch (e) {
     if (e instanceof CniError) throw e;
-    throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${file}: ${(e as Error).message}`);
+    throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${quote(file)}: ${(e as Error).message}`);
   }
   const st: DeviceInfoState = { path };
   if (previous !== undefined) st.previous = previous;
   return st;
 }
 
-/** DEL: remove the file ADD wrote. Rollback of a failed ADD puts back what was there before. */
-export function undoDeviceInfo(host: Host, st: DeviceInfoState, restorePrevious: boolean): void {
+/**
+ * DEL: remove the file ADD wrote. Rollback of a failed ADD puts back what was there before. A
+ * saved path that fails the re-check (savedDeviceInfoProblem) is left alone with a warning: the
+ * pod stays deletable, and nothing outside the devinfo directory is removed or written.
+ */
+export function undoDeviceInfo(host: Host, st: DeviceInfoState, key: AttachmentKey, restorePrevious: boolean, log: Logger): void {
+  const bad = savedDeviceInfoProblem(host, st.path, key);
+  if (bad) {
+    log.warn(`device-info file ${quote(st.path)} not removed: ${bad}`);
+    return;
+  }
   if (restorePrevious && st.previous !== undefined) {
     host.fs.writeAtomic(st.path, st.previous, 0o444);
   } else {

@@ -1,4 +1,5 @@
 import { realpathSync, statSync, type Stats } from 'node:fs';
+import { cut, quote } from '../cni/quote.js';
 import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
 import type { CmdArgs } from '../cni/env.js';
@@ -90,9 +91,9 @@ export function findPlugin(host: Host, type: string, path: readonly string[]): s
     refused.push(`${p} (${why})`);
   }
   if (refused.length > 0) {
-    throw new CniError(Code.InvalidEnv, `IPAM plugin ${JSON.stringify(type)} is not run from CNI_PATH entries that others than root can change: ${refused.join('; ')}`);
+    throw new CniError(Code.InvalidEnv, `IPAM plugin ${quote(type)} is not run from CNI_PATH entries that others than root can change: ${refused.join('; ')}`);
   }
-  throw new CniError(Code.IpamFailed, `IPAM plugin ${JSON.stringify(type)} not found in CNI_PATH (${path.join(':') || 'empty'}): install it next to dpdk-cni`);
+  throw new CniError(Code.IpamFailed, `IPAM plugin ${quote(type)} not found in CNI_PATH (${cut(path.join(':'), 512) || 'empty'}): install it next to dpdk-cni`);
 }
 
 interface Raw {

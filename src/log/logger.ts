@@ -29,7 +29,7 @@ class LineLogger implements Logger {
   private write(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     const n = NUM[level];
     if (n < this.min) return;
-    const rec = { level: n, time: Date.now(), pid: process.pid, hostname: host(), ...this.bound, ...fields, msg };
+    const rec = { level: n, time: Date.now(), pid: process.pid, hostname: host(), ...this.bound, ...fields, msg: cap(msg, MAX_MSG) };
     try {
       writeSync(this.fd, `${JSON.stringify(rec, errReplacer)}\n`);
     } catch {
@@ -54,8 +54,19 @@ let hn: string | undefined;
 function host(): string {
   return (hn ??= hostname());
 }
-function errReplacer(_k: string, v: unknown): unknown {
-  if (v instanceof Error) return { type: v.name, message: v.message };
+/**
+ * Values in messages are quoted with at most 80 characters (cni/quote.ts); as a backstop no string
+ * in a line is longer than MAX_FIELD characters (MAX_MSG for msg), so a line stays well below the
+ * 64 KiB that log/open.ts reads to recognise a dpdk-cni log.
+ */
+const MAX_FIELD = 1024;
+const MAX_MSG = 8192;
+function cap(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}...(${s.length} characters)` : s;
+}
+function errReplacer(k: string, v: unknown): unknown {
+  if (v instanceof Error) return { type: v.name, message: cap(v.message, MAX_FIELD) };
+  if (typeof v === 'string' && k !== 'msg') return cap(v, MAX_FIELD);
   return v;
 }
 

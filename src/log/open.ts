@@ -1,32 +1,98 @@
-import { constants } from 'node:fs';
-import type { NetConf } from '../config/netconf.js';
+import { closeSync, constants, fstatSync, readSync } from 'node:fs';
+import type { LogLevel } from '../config/netconf.js';
 import type { Host } from '../sys/host.js';
-import { CniError, Code } from '../cni/errors.js';
+import { quote } from '../cni/quote.js';
 import { confine, LOG_DIR, makeParents, openConfined } from '../config/paths.js';
 import { fdLogger, stderrLogger, type Logger } from './logger.js';
 
+/** What the logger needs from the netconf (also read leniently from a netconf that failed validation). */
+export interface LogConf {
+  logFile?: string;
+  logLevel: LogLevel;
+}
+
+/** How much of a log file's start and end is read to recognise it as dpdk-cni's. */
+export const PEEK_BYTES = 64 * 1024;
+
+function isOurLine(line: string): boolean {
+  try {
+    const o = JSON.parse(line) as unknown;
+    return typeof o === 'object' && o !== null && (o as Record<string, unknown>).plugin === 'dpdk-cni' && typeof (o as Record<string, unknown>).level === 'number';
+  } catch {
+    return false;
+  }
+}
+
+function peek(fd: number, pos: number, len: number): string {
+  const buf = Buffer.alloc(len);
+  let off = 0;
+  while (off < len) {
+    const n = readSync(fd, buf, off, len - off, pos + off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off).toString('utf8');
+}
+
+/**
+ * Why an open log file is not one dpdk-cni may append to, or undefined. Ours: an empty file owned
+ * by our user with no permission for group or others (as dpdk-cni creates it, and as logrotate's
+ * copytruncate or create leave it), or a file whose first and last lines are dpdk-cni's JSON log
+ * lines (`"plugin":"dpdk-cni"` and a numeric `level`); after the last newline there may only be the
+ * start of a line another call is writing (`{"level":`). Only the first and last 64 KiB are read: a
+ * call costs two small reads whatever the file's size.
+ */
+export function foreignLog(fd: number): string | undefined {
+  const st = fstatSync(fd);
+  if (st.size === 0) {
+    const uid = process.geteuid?.() ?? 0;
+    if (st.uid !== uid) return `it is an empty file owned by uid ${st.uid}, not one dpdk-cni created`;
+    if ((st.mode & 0o077) !== 0) return `it is an empty file with mode ${(st.mode & 0o777).toString(8)}, not one dpdk-cni created (0600)`;
+    return undefined;
+  }
+  const head = peek(fd, 0, Math.min(st.size, PEEK_BYTES));
+  const nl = head.indexOf('\n');
+  if (nl < 0 || !isOurLine(head.slice(0, nl))) return 'it is not a dpdk-cni log (its first line is not a dpdk-cni JSON log line)';
+  const tailLen = Math.min(st.size, PEEK_BYTES);
+  const tail = peek(fd, st.size - tailLen, tailLen);
+  const end = tail.lastIndexOf('\n');
+  // a line another dpdk-cni call is writing right now may be incomplete: it must start like ours
+  if (!tail.slice(end + 1).startsWith('{"level":') && end !== tail.length - 1) return 'it is not a dpdk-cni log (its last line is not a dpdk-cni JSON log line)';
+  const start = tail.lastIndexOf('\n', end - 1);
+  if ((start < 0 && tailLen < st.size) || !isOurLine(tail.slice(start + 1, end))) return 'it is not a dpdk-cni log (its last line is not a dpdk-cni JSON log line)';
+  return undefined;
+}
+
 /**
  * The netconf's logFile or stderr. The netconf is written by namespace users and we run as root,
- * so the file must follow the path rules of config/paths.ts: under /var/log, no symlink below it,
- * a regular file with a single link (never a symlink or hard link to /etc/passwd). A refused
- * logFile is a configuration error (code 7) for ADD, CHECK and STATUS; DEL and GC must be able to
- * release what exists whatever the configuration says, so they warn on stderr and go on. A
- * permitted file that cannot be opened (permissions, disk full) falls back to stderr with a warning.
- * The file is opened with O_APPEND for each call: logrotate's copytruncate works, and so does
- * rename-and-create (the next call opens the new file).
+ * so the file must follow the path rules of config/paths.ts (under /var/log, no symlink below it,
+ * a regular file with a single link) and be dpdk-cni's own (foreignLog: never auth.log or wtmp).
+ * A logFile that is refused or cannot be opened never fails a command: the lines go to stderr,
+ * after one warning naming the path and why (a NAD migrated from sriov-cni with /tmp/sriov.log
+ * keeps working). The file is opened with O_APPEND for each call: logrotate's copytruncate works,
+ * and so does rename-and-create (the next call opens the new file).
  */
-export function openLogger(conf: NetConf, host: Host, bound: Record<string, unknown>): Logger {
+export function openLogger(conf: LogConf, host: Host, bound: Record<string, unknown>): Logger {
   if (!conf.logFile) return stderrLogger(conf.logLevel, bound);
+  let why: string;
   try {
     const p = confine(host, conf.logFile, [LOG_DIR], 'logFile');
     makeParents(p, 'logFile', 0o755);
-    const fd = openConfined(p, 'logFile', constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600) as number;
-    return fdLogger(fd, conf.logLevel, bound);
+    const fd = openConfined(p, 'logFile', constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600) as number;
+    let foreign: string | undefined;
+    try {
+      foreign = foreignLog(fd);
+    } catch (e) {
+      foreign = (e as Error).message;
+    }
+    if (foreign === undefined) return fdLogger(fd, conf.logLevel, bound);
+    closeSync(fd);
+    why = `logFile ${quote(conf.logFile)} is not allowed: ${foreign}`;
   } catch (e) {
-    const refused = e instanceof CniError && e.code === Code.InvalidConfig;
-    if (refused && bound.cmd !== 'DEL' && bound.cmd !== 'GC') throw e;
-    const l = stderrLogger(conf.logLevel, bound);
-    l.warn(`${refused ? 'logFile refused' : `cannot open logFile ${conf.logFile}`}, logging to stderr: ${(e as Error).message}`);
-    return l;
+    why = (e as Error).message;
+    if (!why.includes('logFile')) why = `cannot open logFile ${quote(conf.logFile)}: ${why}`;
   }
+  const l = stderrLogger(conf.logLevel, bound);
+  l.warn(`logFile refused, logging to stderr: ${why}`);
+  return l;
 }

@@ -38,7 +38,7 @@ describe('Multus-shaped invocation', () => {
   let node: SimNode;
   let vfs: string[];
   const dpFile = (pci: string) => `/var/run/k8s.cni.cncf.io/devinfo/dp/intel.com-sriov_dpdk-${pci}-device.json`;
-  const cniFile = (ifn = 'net1') => `/var/run/k8s.cni.cncf.io/devinfo/cni/default-sriov-dpdk-${CID}_${ifn}`;
+  const cniFile = (ifn = 'net1', cid = CID) => `/var/run/k8s.cni.cncf.io/devinfo/cni/default-sriov-dpdk-${cid}_${ifn}`;
   const call = (c: Omit<CniCall, 'root'>) => cni({ netns: LIVE, containerId: CID, args: ARGS, path: `${CNI_PLUGINS}:${CNI_PLUGINS}`, ...c, root: node.root });
   /** What Multus does before calling the delegate: copy the device plugin's file to the CNI path. */
   function multusCopy(pci: string, ifn = 'net1') {
@@ -47,12 +47,12 @@ describe('Multus-shaped invocation', () => {
     writeFileSync(to, readFileSync(join(node.root, dpFile(pci))));
     chmodSync(to, 0o444);
   }
-  function delegateConf(pci: string, extra: Record<string, unknown> = {}, ifn = 'net1') {
+  function delegateConf(pci: string, extra: Record<string, unknown> = {}, ifn = 'net1', cid = CID) {
     return {
       capabilities: { CNIDeviceInfoFile: true, deviceID: true, mac: true },
       cniVersion: '1.0.0', name: 'sriov-dpdk', type: 'dpdk-cni',
       deviceID: pci, pciBusID: pci,
-      runtimeConfig: { CNIDeviceInfoFile: cniFile(ifn), deviceID: pci },
+      runtimeConfig: { CNIDeviceInfoFile: cniFile(ifn, cid), deviceID: pci },
       ...extra,
     };
   }
@@ -108,7 +108,7 @@ describe('Multus-shaped invocation', () => {
 
   it('a failed ADD puts back the device plugin file Multus copied, and the DEL Multus sends next succeeds without touching the owner', () => {
     // another pod owns vfs[1]
-    expect(call({ command: 'ADD', conf: delegateConf(vfs[1]!, {}, 'net9'), containerId: 'owner', ifname: 'net9' }).code).toBe(0);
+    expect(call({ command: 'ADD', conf: delegateConf(vfs[1]!, {}, 'net9', 'owner'), containerId: 'owner', ifname: 'net9' }).code).toBe(0);
     multusCopy(vfs[1]!);
     const before = readFileSync(join(node.root, cniFile()), 'utf8');
     const add = call({ command: 'ADD', conf: delegateConf(vfs[1]!) });
@@ -118,7 +118,7 @@ describe('Multus-shaped invocation', () => {
     expect([del.code, del.stdout]).toEqual([0, '']);
     const marker = JSON.parse(readFileSync(join(node.root, `var/lib/cni/dpdk-cni/devices/${vfs[1]}.json`), 'utf8'));
     expect(marker.key.containerID).toBe('owner');
-    expect(call({ command: 'CHECK', conf: delegateConf(vfs[1]!, {}, 'net9'), containerId: 'owner', ifname: 'net9' }).code).toBe(0);
+    expect(call({ command: 'CHECK', conf: delegateConf(vfs[1]!, {}, 'net9', 'owner'), containerId: 'owner', ifname: 'net9' }).code).toBe(0);
   });
 
   it('DEL with the netns gone and with an empty CNI_NETNS succeeds', async () => {
@@ -131,8 +131,8 @@ describe('Multus-shaped invocation', () => {
       pod.kill('SIGKILL');
     });
     expect(call({ command: 'DEL', conf: { ...delegateConf(vfs[0]!), prevResult: add.json }, netns: '' }).code).toBe(0);
-    expect(call({ command: 'ADD', conf: delegateConf(vfs[3]!), containerId: 'p2' }).code).toBe(0);
-    expect(call({ command: 'DEL', conf: delegateConf(vfs[3]!), containerId: 'p2', netns: '/run/netns/cni-0b3f-gone' }).code).toBe(0);
+    expect(call({ command: 'ADD', conf: delegateConf(vfs[3]!, {}, 'net1', 'p2'), containerId: 'p2' }).code).toBe(0);
+    expect(call({ command: 'DEL', conf: delegateConf(vfs[3]!, {}, 'net1', 'p2'), containerId: 'p2', netns: '/run/netns/cni-0b3f-gone' }).code).toBe(0);
   });
 
   it('without CNIDeviceInfoFile the plugin says at info level why Multus will publish no device-info', () => {

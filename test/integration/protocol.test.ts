@@ -272,14 +272,14 @@ describe('stdin', () => {
     expectError(add({ stdin }), 6, 'the network configuration on stdin is not valid JSON');
   });
 
-  it.each(['[]', '[{"cniVersion":"1.0.0","name":"n"}]', '42', '"x"', 'null'])('a JSON %s that is not an object → 6', (stdin) => {
-    expectError(add({ stdin }), 6, 'the network configuration on stdin must be a JSON object');
+  it.each(['[]', '[{"cniVersion":"1.0.0","name":"n"}]', '42', '"x"', 'null'])('a JSON %s that is not an object → 7 (valid JSON, invalid configuration)', (stdin) => {
+    expectError(add({ stdin }), 7, 'the network configuration on stdin must be a JSON object');
   });
 
   it.each([[undefined, 'nothing'], ['', '""'], ['dpdk/net', '"dpdk/net"'], ['_x', '"_x"'], [7, '7']])('name %j → 7 naming the field and the value', (name, shown) => {
     const r = add({ conf: conf({ name, deviceID: PFLESS }) });
     expectError(r, 7);
-    expect(r.json.msg).toBe(`field "name" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, got ${shown}`);
+    expect(r.json.msg).toBe(`invalid network configuration: field "name" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, got ${shown}`);
   });
 
   it('a missing cniVersion is 0.1.0 (as libcni decodes it) → 1', () => {
@@ -361,10 +361,10 @@ describe('stdin', () => {
     }
   });
 
-  it('a prevResult that is not a result → 6 naming prevResult, before IPAM or the device is touched', () => {
+  it('a prevResult that is not a result → 7 naming prevResult, before IPAM or the device is touched', () => {
     const ipamDir = join(dir.path, 'ipam');
     const r = add({ conf: conf({ deviceID: vfs[0], prevResult: { interfaces: 'eth0' }, ipam: { type: 'host-local', subnet: '10.30.0.0/24', dataDir: ipamDir } }) });
-    expectError(r, 6, 'prevResult.interfaces is not an array');
+    expectError(r, 7, 'prevResult.interfaces is not an array');
     expect(existsSync(ipamDir)).toBe(false);
     expect(ls(stateDir('attachments'))).toEqual([]);
   });
@@ -450,7 +450,7 @@ describe('plugin fields through the executable', () => {
   ])('bad PCI address %j → 7 naming %s, before any path is touched', (id, field) => {
     const r = bad({ deviceID: id });
     expectError(r, 7);
-    expect(r.json.msg).toBe(`${field} ${JSON.stringify(id)} is not a PCI address: expected the full form dddd:bb:dd.f (for example 0000:03:02.1)`);
+    expect(r.json.msg).toBe(`invalid network configuration: ${field} ${JSON.stringify(id)} is not a PCI address: expected the full form dddd:bb:dd.f (for example 0000:03:02.1)`);
     expect(existsSync(join(node.root, 'var'))).toBe(false);
   });
 
@@ -584,10 +584,13 @@ describe('errors', () => {
     expect(r.json.msg).toBe('DPDK_CNI_ROOT must be an absolute path, got "relative/root"');
   });
 
-  it.each(['/etc/dpdk-cni.log', '/var/logs/x.log', '/var/log', '/var/log/../../etc/x', 'dpdk-cni.log'])('logFile %j → 7 naming logFile', (logFile) => {
+  it.each(['/etc/dpdk-cni.log', '/var/logs/x.log', '/var/log', '/var/log/../../etc/x', 'dpdk-cni.log'])('logFile %j is refused without failing ADD: one warning on stderr naming it', (logFile) => {
     const r = add({ conf: conf({ deviceID: PFLESS, logFile }) });
-    expectError(r, 7, `logFile ${JSON.stringify(logFile)}`);
-    expect(ls(stateDir('attachments'))).toEqual([]);
+    expect(r.code, r.stdout).toBe(0);
+    const warn = logLines(r.stderr).filter((l) => l.level === 40);
+    expect(warn).toHaveLength(1);
+    expect(warn[0]!.msg).toContain(`logFile ${JSON.stringify(logFile)}`);
+    expect(existsSync(join(node.root, 'etc/dpdk-cni.log'))).toBe(false);
   });
 
   it('logFile under <root>/var/log gets pino-format lines with the call context; stderr stays empty', () => {

@@ -172,7 +172,7 @@ describe('no descriptor, child process or handle leak', () => {
 
   it('a long in-process loop of runCni (success, refusal, invalid input, lock timeout, IPAM, log file, device-info) keeps /proc/self/fd flat', async () => {
     const ipam = { type: 'host-local', subnet: '10.232.0.0/24', dataDir: at('ipam') };
-    const ok = (i: number) => conf({ deviceID: vfs[i % 8], ipam: i % 4 === 0 ? ipam : undefined, logFile: '/var/log/dpdk-cni.log', runtimeConfig: { CNIDeviceInfoFile: `${DI}/hyg-x_net1` } });
+    const ok = (i: number) => conf({ deviceID: vfs[i % 8], ipam: i % 4 === 0 ? ipam : undefined, logFile: '/var/log/dpdk-cni.log', runtimeConfig: { CNIDeviceInfoFile: `${DI}/hyg-c0ffee_net1` } });
     // an owner that stays: ADDs of its device are refused with 102
     expect((await inproc({ command: 'ADD', conf: conf({ deviceID: vfs[20] }), containerId: 'owner', netns: LIVE, root: node.root })).code).toBe(0);
     // a lock held by someone else: ADDs of that device time out with 11

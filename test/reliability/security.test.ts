@@ -54,45 +54,53 @@ function refused(r: ExecResult, code: number, ...parts: string[]): void {
   expect(stateFiles()).toEqual([]);
 }
 
-describe('logFile: confined to /var/log, never through a link', () => {
-  it('a symlink at the log path (to /etc/shadow) is refused (7) and the target is not written; DEL warns and succeeds', async () => {
+describe('logFile: confined to /var/log, never through a link; a refused one fails nothing', () => {
+  /** ADD succeeds, logging to stderr after one warning naming the logFile and why. */
+  async function logRefused(logFile: string, ...parts: string[]): Promise<ExecResult> {
+    const r = await run({ command: 'ADD', conf: conf({ logFile }) });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.code, r.stdout).toBe(0);
+    const w = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40 && l.msg.includes('logFile refused')).map((l) => l.msg);
+    expect(w, r.stderr).toHaveLength(1);
+    for (const p of parts) expect(w[0]).toContain(p);
+    expect(r.stderr).toMatch(/"msg":"attached"/);
+    return r;
+  }
+
+  it('a symlink at the log path (to /etc/shadow) is refused and the target is not written; ADD and DEL warn and succeed', async () => {
     mkdirSync(at('var/log'), { recursive: true });
     symlinkSync(at('etc/shadow'), at('var/log/dpdk-cni.log'));
-    const r = await run({ command: 'ADD', conf: conf({ logFile: '/var/log/dpdk-cni.log' }) });
-    refused(r, 7, 'logFile', 'symbolic link');
+    await logRefused('/var/log/dpdk-cni.log', 'symbolic link');
     const d = await run({ command: 'DEL', conf: conf({ logFile: '/var/log/dpdk-cni.log' }) });
     expect([d.code, d.stdout]).toEqual([0, '']);
     expect(d.stderr).toMatch(/logFile refused/);
     expect(shadow()).toBe(`${SECRET}\n`);
-    rule('logFile', 'symlink at the path → /etc/shadow', 'ADD 7, DEL 0 with a warning, target unchanged');
+    rule('logFile', 'symlink at the path → /etc/shadow', 'ADD 0 and DEL 0 with a warning, target unchanged');
   });
 
-  it('a symlinked directory below /var/log is refused (7) and nothing is created where it points', async () => {
+  it('a symlinked directory below /var/log is refused and nothing is created where it points', async () => {
     mkdirSync(at('var/log'), { recursive: true });
     symlinkSync(at('etc'), at('var/log/evil'));
-    const r = await run({ command: 'ADD', conf: conf({ logFile: '/var/log/evil/cron.log' }) });
-    refused(r, 7, 'logFile', 'resolves outside /var/log');
+    await logRefused('/var/log/evil/cron.log', 'resolves outside /var/log');
     expect(existsSync(at('etc/cron.log'))).toBe(false);
-    rule('logFile', 'symlinked directory /var/log/evil → /etc', 'ADD 7, nothing created in /etc');
+    rule('logFile', 'symlinked directory /var/log/evil → /etc', 'refused (ADD 0, warning), nothing created in /etc');
   });
 
-  it('a hard link at the log path (another name of /etc/shadow) is refused (7); appending would have changed the target', async () => {
+  it('a hard link at the log path (another name of /etc/shadow) is refused; appending would have changed the target', async () => {
     mkdirSync(at('var/log'), { recursive: true });
     linkSync(at('etc/shadow'), at('var/log/h.log'));
     expect(statSync(at('var/log/h.log')).ino).toBe(statSync(at('etc/shadow')).ino); // same file: an append would land in it
-    const r = await run({ command: 'ADD', conf: conf({ logFile: '/var/log/h.log' }) });
-    refused(r, 7, 'logFile', 'hard links');
+    await logRefused('/var/log/h.log', 'hard links');
     expect(shadow()).toBe(`${SECRET}\n`);
-    rule('logFile', 'hard link to /etc/shadow', 'ADD 7, target unchanged');
+    rule('logFile', 'hard link to /etc/shadow', 'refused (ADD 0, warning), target unchanged');
   });
 
-  it('a FIFO at the log path is refused (7) at once instead of blocking the plugin', async () => {
+  it('a FIFO at the log path is refused at once instead of blocking the plugin', async () => {
     mkdirSync(at('var/log'), { recursive: true });
     expect(sh('mkfifo', [at('var/log/fifo.log')]).code).toBe(0);
-    const r = await run({ command: 'ADD', conf: conf({ logFile: '/var/log/fifo.log' }) });
-    refused(r, 7, 'logFile', 'not a regular file');
+    const r = await logRefused('/var/log/fifo.log', 'not a regular file');
     expect(r.ms).toBeLessThan(15_000);
-    rule('logFile', 'FIFO at the path', 'ADD 7 at once (no hang)');
+    rule('logFile', 'FIFO at the path', 'refused at once (ADD 0, warning, no hang)');
   });
 
   it.each([
@@ -103,10 +111,9 @@ describe('logFile: confined to /var/log, never through a link', () => {
     [`/var/log/${'n'.repeat(300)}.log`, 'longer than 255 bytes'],
     ['/var/log', 'must be a file under /var/log'],
     ['var/log/x.log', 'absolute path'],
-  ])('logFile %j → 7 (%s)', async (logFile, msg) => {
-    const r = await run({ command: 'ADD', conf: conf({ logFile }) });
-    refused(r, 7, 'logFile', msg);
-    rule('logFile', `path ${JSON.stringify(logFile.length > 40 ? `${logFile.slice(0, 30)}…(${logFile.length} bytes)` : logFile)}`, `ADD 7 (${msg})`);
+  ])('logFile %j → refused (%s), ADD succeeds', async (logFile, msg) => {
+    await logRefused(logFile, msg);
+    rule('logFile', `path ${JSON.stringify(logFile.length > 40 ? `${logFile.slice(0, 30)}…(${logFile.length} bytes)` : logFile)}`, `refused (${msg}), ADD 0 with a warning`);
   });
 
   it('a permitted path gets its directories created (0755) and the file (0600), lines appended', async () => {
@@ -138,8 +145,8 @@ describe('runtimeConfig.CNIDeviceInfoFile: confined to the devinfo directories, 
 
   it('a hard link at the path is refused (7)', async () => {
     mkdirSync(at(`${DI}/cni`), { recursive: true });
-    linkSync(at('etc/shadow'), at(`${DI}/cni/h`));
-    const r = await run({ command: 'ADD', conf: conf({ ...failingIpam, runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/h` } }) });
+    linkSync(at('etc/shadow'), at(`${DI}/cni/default-sec-net-c0ffee_net1`));
+    const r = await run({ command: 'ADD', conf: conf({ ...failingIpam, runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/default-sec-net-c0ffee_net1` } }) });
     refused(r, 7, 'CNIDeviceInfoFile', 'hard links');
     expect(shadow()).toBe(`${SECRET}\n`);
     rule('device-info', 'hard link to /etc/shadow', 'ADD 7');
@@ -147,8 +154,8 @@ describe('runtimeConfig.CNIDeviceInfoFile: confined to the devinfo directories, 
 
   it('a FIFO at the path is refused (7) instead of blocking ADD forever with the device lock held', async () => {
     mkdirSync(at(`${DI}/cni`), { recursive: true });
-    expect(sh('mkfifo', [at(`${DI}/cni/fifo`)]).code).toBe(0);
-    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/fifo` } }) });
+    expect(sh('mkfifo', [at(`${DI}/cni/default-sec-net-c0ffee_net1`)]).code).toBe(0);
+    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/default-sec-net-c0ffee_net1` } }) });
     refused(r, 7, 'CNIDeviceInfoFile', 'not a regular file');
     expect(r.ms).toBeLessThan(15_000);
     rule('device-info', 'FIFO at the path', 'ADD 7 at once (no hang, lock released)');
@@ -157,7 +164,7 @@ describe('runtimeConfig.CNIDeviceInfoFile: confined to the devinfo directories, 
   it('a symlinked directory leading outside is refused (7); nothing is written where it points', async () => {
     mkdirSync(at(DI), { recursive: true });
     symlinkSync(at('etc'), at(`${DI}/cni`));
-    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/cron` } }) });
+    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/default-sec-net-c0ffee_net1` } }) });
     refused(r, 7, 'CNIDeviceInfoFile', 'resolves outside');
     expect(readdirSync(at('etc'))).toEqual(['shadow']);
     rule('device-info', 'symlinked directory devinfo/cni → /etc', 'ADD 7, nothing written in /etc');
@@ -166,7 +173,7 @@ describe('runtimeConfig.CNIDeviceInfoFile: confined to the devinfo directories, 
   it('a symlinked directory that stays inside is refused too (7): below the base only real directories', async () => {
     mkdirSync(at(`${DI}/dp`), { recursive: true });
     symlinkSync(at(`${DI}/dp`), at(`${DI}/cni`));
-    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/x` } }) });
+    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/default-sec-net-c0ffee_net1` } }) });
     refused(r, 7, 'CNIDeviceInfoFile', '"cni" is a symbolic link');
     expect(readdirSync(at(`${DI}/dp`))).toEqual([]);
     rule('device-info', 'symlinked directory inside the base (cni → dp)', 'ADD 7, the device plugin\'s directory untouched');
@@ -177,9 +184,9 @@ describe('runtimeConfig.CNIDeviceInfoFile: confined to the devinfo directories, 
     mkdirSync(at('run/k8s.cni.cncf.io/devinfo'), { recursive: true });
     mkdirSync(at('var'), { recursive: true });
     symlinkSync(at('run'), at('var/run'));
-    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/ok` } }) });
+    const r = await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: `${DI}/cni/default-sec-net-c0ffee_net1` } }) });
     expect(r.code, r.stdout).toBe(0);
-    expect(statSync(at('run/k8s.cni.cncf.io/devinfo/cni/ok')).mode & 0o777).toBe(0o444);
+    expect(statSync(at('run/k8s.cni.cncf.io/devinfo/cni/default-sec-net-c0ffee_net1')).mode & 0o777).toBe(0o444);
     rule('device-info', 'base reached through /var/run → /run (a node\'s own symlink)', 'accepted; file 0444 under the real base');
   });
 

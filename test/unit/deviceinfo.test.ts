@@ -11,6 +11,7 @@ import { SimNode } from '../sim/simnode.mjs';
 
 const golden = (name: string) => readFileSync(`${REPO}/test/fixtures/deviceinfo/${name}`, 'utf8');
 const CNI_FILE = '/var/run/k8s.cni.cncf.io/devinfo/cni/default-dpdk-net-c0ffee_net1';
+const KEY = { net: 'dpdk-net', containerID: 'c0ffee', ifname: 'net1' };
 
 let dir: { path: string; cleanup: () => void };
 let node: SimNode;
@@ -31,7 +32,7 @@ afterEach(() => dir.cleanup());
 
 /** Write `existing` (a DP file Multus copied) at the CNI path, run writeDeviceInfo, return the bytes. */
 function write(pci: string, existing?: string): { bytes: string; path: string; prev?: string } {
-  const path = deviceInfoPath(host, CNI_FILE);
+  const path = deviceInfoPath(host, CNI_FILE, KEY);
   if (existing !== undefined) writeFileSync(path, existing, { mode: 0o444 });
   const st = writeDeviceInfo(host, path, classify(host, pci), nullLogger);
   expect(st.path).toBe(path);
@@ -119,22 +120,22 @@ describe('device-info files, byte for byte as the nad-client Go structs marshal 
 describe('undo', () => {
   it('DEL removes the file; rollback puts back what Multus had copied', () => {
     const input = golden('dp-rdma.input.json');
-    const path = deviceInfoPath(host, CNI_FILE);
+    const path = deviceInfoPath(host, CNI_FILE, KEY);
     writeFileSync(path, input, { mode: 0o444 });
     const st = writeDeviceInfo(host, path, classify(host, '0000:3b:02.1'), nullLogger);
-    undoDeviceInfo(host, st, true);
+    undoDeviceInfo(host, st, KEY, true, nullLogger);
     expect(readFileSync(path, 'utf8')).toBe(input);
     const st2 = writeDeviceInfo(host, path, classify(host, '0000:3b:02.1'), nullLogger);
-    undoDeviceInfo(host, st2, false);
+    undoDeviceInfo(host, st2, KEY, false, nullLogger);
     expect(existsSync(path)).toBe(false);
-    undoDeviceInfo(host, st2, false); // already gone: no error
+    undoDeviceInfo(host, st2, KEY, false, nullLogger); // already gone: no error
   });
 });
 
 describe('CNIDeviceInfoFile is confined to the devinfo directories', () => {
   function refused(p: string): CniError {
     try {
-      deviceInfoPath(host, p);
+      deviceInfoPath(host, p, KEY);
     } catch (e) {
       expect(e).toBeInstanceOf(CniError);
       return e as CniError;
@@ -164,8 +165,8 @@ describe('CNIDeviceInfoFile is confined to the devinfo directories', () => {
   });
 
   it('/run/k8s.cni.cncf.io/devinfo is accepted as well, and the directory is created', () => {
-    const p = deviceInfoPath(host, '/run/k8s.cni.cncf.io/devinfo/cni/x');
-    expect(p).toBe(join(node.root, 'run/k8s.cni.cncf.io/devinfo/cni/x'));
+    const p = deviceInfoPath(host, '/run/k8s.cni.cncf.io/devinfo/cni/default-dpdk-net-c0ffee_net1', KEY);
+    expect(p).toBe(join(node.root, 'run/k8s.cni.cncf.io/devinfo/cni/default-dpdk-net-c0ffee_net1'));
     expect(statSync(join(node.root, 'run/k8s.cni.cncf.io/devinfo/cni')).isDirectory()).toBe(true);
   });
 });

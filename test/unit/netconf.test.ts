@@ -19,16 +19,16 @@ describe('decoding stdin', () => {
     expect(e.code).toBe(6);
     expect(e.message).toMatch(/^the network configuration on stdin is not valid JSON: /);
   });
-  it.each(['[]', '[{"name":"x"}]', '5', '"str"', 'null', 'true'])('valid JSON that is not an object (%s) → code 6', (raw) => {
+  it.each([['[]', 'an array'], ['[{"name":"x"}]', 'an array'], ['5', 'a number'], ['"str"', 'a string'], ['null', 'null'], ['true', 'a boolean']])('valid JSON that is not an object (%s) → code 7 (6 is for undecodable JSON only)', (raw, got) => {
     const e = refused(() => loadNetConf(raw));
-    expect([e.code, e.message]).toEqual([6, 'the network configuration on stdin must be a JSON object']);
+    expect([e.code, e.message]).toEqual([7, `the network configuration on stdin must be a JSON object, got ${got}`]);
   });
 });
 
 describe('name and cniVersion', () => {
   it.each([[undefined, 'nothing'], ['', '""'], ['a/b', '"a/b"'], ['-x', '"-x"'], [5, '5'], ['has space', '"has space"']])('name %j → code 7 naming the field and the value', (name, shown) => {
     const e = bad({ name });
-    expect([e.code, e.message]).toEqual([7, `field "name" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, got ${shown}`]);
+    expect([e.code, e.message]).toEqual([7, `invalid network configuration: field "name" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, got ${shown}`]);
   });
 
   it('a missing cniVersion is 0.1.0 (as libcni decodes it) and is refused with code 1', () => {
