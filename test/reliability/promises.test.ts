@@ -299,14 +299,15 @@ describe('README "What a pod sees": device-info files', () => {
 
 describe('README "State and locking": a late DEL of an attachment whose device passed to another pod leaves the device alone', () => {
   it('pod A (netns gone, DEL never came) is healed by pod B\'s ADD; A\'s late DEL succeeds and B keeps its marker, state and device-info', () => {
-    const fileB = '/var/run/k8s.cni.cncf.io/devinfo/cni/b';
+    const fileB = '/var/run/k8s.cni.cncf.io/devinfo/cni/default-prom-net-podB_net1';
     // pod A's netns exists at its ADD (every mode checks it) and is gone afterwards
-    spawnSync('ip', ['netns', 'add', 'dcni-promise-gone-a']);
+    const gone = `dcni-promise-gone-${process.pid}`;
+    spawnSync('ip', ['netns', 'add', gone]);
     try {
-      const a = call({ command: 'ADD', conf: conf({ deviceID: vfs[0], runtimeConfig: { CNIDeviceInfoFile: '/var/run/k8s.cni.cncf.io/devinfo/cni/a' } }), containerId: 'podA', netns: '/run/netns/dcni-promise-gone-a' });
+      const a = call({ command: 'ADD', conf: conf({ deviceID: vfs[0], runtimeConfig: { CNIDeviceInfoFile: '/var/run/k8s.cni.cncf.io/devinfo/cni/default-prom-net-podA_net1' } }), containerId: 'podA', netns: `/run/netns/${gone}` });
       expect(a.code, a.stdout).toBe(0);
     } finally {
-      spawnSync('ip', ['netns', 'del', 'dcni-promise-gone-a']);
+      spawnSync('ip', ['netns', 'del', gone]);
     }
     const b = call({ command: 'ADD', conf: conf({ deviceID: vfs[0], runtimeConfig: { CNIDeviceInfoFile: fileB } }), containerId: 'podB' });
     expect(b.code, b.stdout).toBe(0);
