@@ -108,7 +108,7 @@ describe('#13.4 ADD refuses a CNI_NETNS that is no live network namespace, in ev
       const pci = device();
       const netns = netnses[kind]!();
       const r = run({ command: 'ADD', conf: conf({ deviceID: pci }), netns });
-      expectError(r, 105, `CNI_NETNS ${netns}`);
+      expectError(r, 105, `CNI_NETNS ${JSON.stringify(netns)}`);
       expect(states()).toEqual([]);
       expect(markers()).toEqual([]);
     });
