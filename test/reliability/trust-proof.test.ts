@@ -1,9 +1,11 @@
 /**
- * Rules of docs/security.md that no other test tried (found while building the rule → test table,
- * "Each rule and the test that tries it"): the cap on violations listed in one message, the
- * PATH_MAX bound on CNI_NETNS, and the 64 KiB bound on a device-info file found at the path. Each
- * runs the built executable on a simulated node, as trust-paths.test.ts does.
+ * Rules of docs/security.md and the README that no other test tried (found while building the rule
+ * → test table, "Each rule and the test that tries it"): the cap on violations listed in one
+ * message, the PATH_MAX bound on CNI_NETNS, the 64 KiB bound on a device-info file found at the
+ * path, and code 109 for a device-info file that cannot be written. Each runs the built executable
+ * on a simulated node, as trust-paths.test.ts does.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -81,5 +83,21 @@ describe('security.md "Files": a device-info file larger than 64 KiB at the path
     expect(msg).toContain('CNIDeviceInfoFile');
     expect(msg).toContain(`larger than ${64 * 1024} bytes`);
     expect(readFileSync(at(name), 'utf8')).toBe(big);
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('README "Error codes" 109: the device-info file could not be written', () => {
+  it('devinfo/cni on a read-only filesystem: ADD fails with 109 naming the file and why; nothing is attached', async () => {
+    const name = '/var/run/k8s.cni.cncf.io/devinfo/cni/default-proof-net-c0ffee_net1';
+    const cniDir = dirname(at(name));
+    mkdirSync(cniDir, { recursive: true });
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'dcni-proof-ro', cniDir]).status).toBe(0);
+    try {
+      const msg = refused(await run({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: name } }) }), 109);
+      expect(msg).toContain('cannot write device-info file');
+      expect(msg).toContain('read-only file system');
+    } finally {
+      spawnSync('umount', [cniDir]);
+    }
   });
 });
