@@ -169,7 +169,8 @@ describe.runIf(isRoot)('netdevice mode (root)', () => {
   it('MAC priority: runtimeConfig.mac > CNI_ARGS MAC > netconf mac', () => {
     const a = call({ command: 'ADD', conf: conf({ mac: '02:00:00:00:00:01', runtimeConfig: { mac: '02:00:00:00:00:03' } }), args: 'IgnoreUnknown=1;MAC=02:00:00:00:00:02' });
     expect(a.json.interfaces?.[0]?.mac, a.stdout).toBe('02:00:00:00:00:03');
-    expect(call({ command: 'DEL', conf: conf() }).code).toBe(0);
+    const d = call({ command: 'DEL', conf: conf() });
+    expect(d.code, d.stdout + d.stderr).toBe(0);
     const b = call({ command: 'ADD', conf: conf({ mac: '02:00:00:00:00:01' }), args: 'IgnoreUnknown=1;MAC=02:00:00:00:00:02' });
     expect(b.json.interfaces[0].mac).toBe('02:00:00:00:00:02');
     expect(net.link('net1', pod).address).toBe('02:00:00:00:00:02');
