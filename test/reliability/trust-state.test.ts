@@ -160,6 +160,14 @@ describe('1. a corrupt attachment state file', () => {
     expect(readFileSync(stateFile(), 'utf8')).toBe(text);
   });
 
+  it('another pod\'s ADD does not take a device whose owner has a corrupt state and a live netns (102 naming the file)', () => {
+    const text = edit((s) => { s.mode = 'kernel'; });
+    const r = run({ command: 'ADD', conf: conf(), containerId: 'next' });
+    expectError(r, 102, stateFile(), 'corrupt');
+    expect(readFileSync(stateFile(), 'utf8')).toBe(text);
+    expect(JSON.parse(readFileSync(at(STATE, 'devices', `${PFLESS}.json`), 'utf8')).key.containerID).toBe('c0ffee');
+  });
+
   it('ADD repeated over its own corrupt state sets it aside and attaches', () => {
     const text = edit((s) => { s.mode = 'kernel'; });
     const r = run({ command: 'ADD', conf: conf() });
@@ -197,6 +205,13 @@ describe('2. a state file written by a newer dpdk-cni (unknown version)', () => 
     expect(readFileSync(stateFile(), 'utf8')).toBe(text);
     expect(states()).toEqual([FILE]);
     expect(markers()).toEqual([`${PFLESS}.json`]);
+  });
+
+  it('ADD repeated for the same attachment answers 107 instead of overwriting it', () => {
+    const text = newer();
+    expectError(run({ command: 'ADD', conf: conf() }), 107, stateFile(), 'version 2');
+    expect(readFileSync(stateFile(), 'utf8')).toBe(text);
+    expect(leases()).toHaveLength(1);
   });
 
   it('another pod\'s ADD of the device it holds answers 107 instead of taking the device', () => {
