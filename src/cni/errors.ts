@@ -70,7 +70,7 @@ export const ERROR_TABLE: ReadonlyArray<[number, string]> = [
   [104, 'An iproute2 / netlink operation failed (the message shows the command and the kernel error).'],
   [105, 'The pod network namespace is unusable, or the interface name already exists in it.'],
   [106, 'The IPAM plugin failed or could not be found in CNI_PATH.'],
-  [107, 'The state directory or a state file could not be read or written.'],
+  [107, 'The state directory or a state file could not be read or written; CHECK of a corrupt state file; DEL, CHECK or GC of a state file written by a newer dpdk-cni (unknown version).'],
   [108, 'CHECK found a difference between what ADD configured and what is there (every mismatch is listed).'],
   [109, 'The Device-Info file could not be read or written.'],
   [110, 'Internal error (a bug: please report it with the log).'],

@@ -11,12 +11,12 @@ import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState 
 import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
 import { isLiveNetns } from '../sys/netns.js';
 import {
-  loadMarker, loadState, removeMarker, saveMarker, saveState, sameKey,
-  type AttachmentState, type NetdevState,
+  isCorruptState, moveAside, readAttachment, readMarker, removeMarker, saveMarker, saveState, sameKey,
+  type AttachmentState, type NetdevState, type StateFileError,
 } from '../state/store.js';
 import { devicePci, keyOf, lockAttachment, lockDevice, pickMac, release, step, wantedVf } from './common.js';
 import type { Lock } from '../sys/lock.js';
-import { lastKnown } from '../state/last-known.js';
+import { lastKnown, type LastKnown } from '../state/last-known.js';
 import { hostUseForAdd, refusePodUse } from './in-use.js';
 
 /**
@@ -29,13 +29,48 @@ import { hostUseForAdd, refusePodUse } from './in-use.js';
 async function healStale(ctx: Ctx, pci: string): Promise<void> {
   const { host, args, log } = ctx;
   const key = keyOf(ctx);
-  const marker = loadMarker(host, pci);
-  const mine = loadState(host, key);
+  const read = readMarker(host, pci);
+  if (read && 'problem' in read) log.warn(`allocation marker ${read.file} cannot be used (${read.problem}); treating it as stale: this ADD replaces it`, { file: read.file });
+  const marker = read && 'marker' in read ? read.marker : undefined;
+  // this attachment's own state: a newer release's stays an error (107); a corrupt one is set aside
+  let mine: AttachmentState | undefined;
+  try {
+    mine = readAttachment(host, key);
+  } catch (e) {
+    if (!isCorruptState(e)) throw e;
+    const to = moveAside(host, e.file);
+    log.warn(`state file ${e.file} of this attachment is corrupt (${e.problem}); moved it to ${to}, nothing in it is restored`, { file: e.file, movedTo: to });
+    // what DEL does without a state: release this attachment's IPAM allocation with the given netconf
+    if (ctx.conf.ipam) {
+      try {
+        await execIpam(host, 'DEL', ctx.conf.ipam.type, args, ctx.conf.raw);
+      } catch (err) {
+        log.warn('IPAM DEL of the attachment whose state was corrupt failed', { err: (err as Error).message });
+      }
+    }
+  }
   if (mine && mine.pci !== pci) {
     throw new CniError(Code.DeviceBusy, `attachment ${key.containerID}/${key.ifname} of network ${key.net} already holds device ${mine.pci}: DEL it first`);
   }
   if (marker && !sameKey(marker.key, key)) {
-    const found = loadState(host, marker.key);
+    let found: AttachmentState | undefined;
+    let unusable: StateFileError | undefined;
+    try {
+      found = readAttachment(host, marker.key);
+    } catch (e) {
+      if (!isCorruptState(e)) throw e; // a newer release's owner: 107, never guessed
+      unusable = e;
+    }
+    if (unusable) {
+      // nothing in it can be trusted, its pod may be alive: only a dead netns lets the device go
+      if (isLiveNetns(marker.netns)) {
+        throw new CniError(
+          Code.DeviceBusy,
+          `PCI device ${pci} is allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${marker.netns} is still alive, and its state file ${unusable.file} is corrupt (${unusable.problem}): delete that pod (its DEL sets the file aside) or move the file away by hand`,
+        );
+      }
+      log.warn(`the previous owner's state file ${unusable.file} is corrupt (${unusable.problem}); nothing in it is restored`, { file: unusable.file });
+    }
     const owner = found?.pci === pci ? found : undefined;
     if (owner && owner.phase === 'added' && isLiveNetns(owner.netns)) {
       throw new CniError(
@@ -43,7 +78,7 @@ async function healStale(ctx: Ctx, pci: string): Promise<void> {
         `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${owner.netns} is still alive; the device plugin gave the same device twice or the old pod is still terminating`,
       );
     }
-    const why = !owner ? 'its attachment state is gone (a DEL was interrupted)' : owner.phase !== 'added' ? 'its ADD never completed' : 'its pod is gone but its DEL never came';
+    const why = unusable ? 'its attachment state is corrupt and its network namespace is gone' : !owner ? 'its attachment state is gone (a DEL was interrupted)' : owner.phase !== 'added' ? 'its ADD never completed' : 'its pod is gone but its DEL never came';
     log.warn(`healing a stale allocation: ${why}`, { pci, previous: marker.key, netns: marker.netns });
     if (owner) {
       // restore() takes the device back from the old netns if that still exists
@@ -73,7 +108,7 @@ function pfMtu(ctx: Ctx, dev: PciDevice): number | undefined {
 }
 
 /** Which settings this device can take; refuse clearly what it cannot. */
-function plan(ctx: Ctx, dev: PciDevice, mac: string | undefined): { vf: VfSettings; netdevMac?: string } {
+function plan(ctx: Ctx, dev: PciDevice, mac: string | undefined, known: () => LastKnown | undefined): { vf: VfSettings; netdevMac?: string } {
   const { conf } = ctx;
   const want = wantedVf(conf, mac);
   const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
@@ -81,7 +116,7 @@ function plan(ctx: Ctx, dev: PciDevice, mac: string | undefined): { vf: VfSettin
     const bad = PF_SETTINGS.filter(([k]) => want[k] !== undefined).map(([, n]) => n);
     if (conf.vlanQoS !== undefined && !bad.includes('vlan')) bad.push('vlanQoS');
     if (mac && !kernel) {
-      const own = lastKnown(ctx.host, dev.pci)?.mac;
+      const own = known()?.mac;
       if (own !== mac) bad.push(`mac (${mac})`);
     }
     if (bad.length > 0) {
@@ -125,12 +160,13 @@ export const add: Handler = async (ctx) => {
   }
   try {
     step('add:locked');
+    const known = once(() => lastKnown(host, pci, log));
     const dev = classify(host, pci, conf.vdpaDevice);
     log.debug('device classified', { pci, mode: dev.mode, driver: dev.driver, pf: dev.pf, netdev: dev.netdev, vdpa: dev.vdpa });
     const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
     await healStale(ctx, pci);
     const mac = pickMac(conf, args);
-    const p = plan(ctx, dev, mac);
+    const p = plan(ctx, dev, mac, known);
     refusePodUse(host, dev);
 
     // Originals, read before anything changes.
@@ -167,7 +203,7 @@ export const add: Handler = async (ctx) => {
       if (conf.mtu !== undefined && pfm !== undefined && conf.mtu > pfm) {
         throw new CniError(Code.UnsupportedField, `field "mtu" ${conf.mtu} is above the MTU of PF ${dev.pf?.netdev} (${pfm}); a ${dev.mode === 'dpdk' ? 'userspace-driven' : 'vhost-vdpa'} VF cannot exceed it — raise the PF MTU or lower "mtu"`);
       }
-      mtu = conf.mtu ?? pfm ?? lastKnown(host, pci)?.mtu;
+      mtu = conf.mtu ?? pfm ?? known()?.mtu;
     }
     const devInfoPath = conf.deviceInfoFile ? deviceInfoPath(host, conf.deviceInfoFile, key) : undefined;
     if (!devInfoPath) log.info('no runtimeConfig.CNIDeviceInfoFile: Multus will not publish device-info for this attachment (add "capabilities": {"CNIDeviceInfoFile": true} and the resourceName annotation)');
@@ -223,7 +259,7 @@ export const add: Handler = async (ctx) => {
       }
 
       const itf: Interface = { name: args.ifName, sandbox: args.netns, pciID: pci };
-      const resultMac = netdev?.mac ?? p.vf.mac ?? nonZero(original?.mac) ?? lastKnown(host, pci)?.mac;
+      const resultMac = netdev?.mac ?? p.vf.mac ?? nonZero(original?.mac) ?? known()?.mac;
       if (resultMac) itf.mac = resultMac;
       const resultMtu = netdev?.mtu ?? mtu;
       if (resultMtu) itf.mtu = resultMtu;
@@ -265,6 +301,19 @@ function freeTmpName(pci: string, hostLinks: LinkInfo[]): string {
   const taken = (n: string) => hostLinks.some((x) => x.ifname === n || x.altnames.includes(n));
   const name = tmpNameFor(pci);
   return taken(name) ? tmpNameFor(`${pci}/${process.pid}/${Date.now()}`) : name;
+}
+
+/** `f`'s value, computed on first use (what `bind` recorded is read at most once, warned about once). */
+function once<T>(f: () => T): () => T {
+  let done = false;
+  let v: T;
+  return () => {
+    if (!done) {
+      v = f();
+      done = true;
+    }
+    return v;
+  };
 }
 
 function nonZero(mac: string | undefined): string | undefined {

@@ -8,7 +8,8 @@ import { execIpam } from '../ipam/ipam.js';
 import { ipJson } from '../net/iproute.js';
 import { diffVf, parsePfLink } from '../net/vf.js';
 import { isLiveNetns } from '../sys/netns.js';
-import { loadState } from '../state/store.js';
+import type { Lock } from '../sys/lock.js';
+import { readAttachment, type AttachmentState } from '../state/store.js';
 import { keyOf, lockDevice } from './common.js';
 
 function addressesIn(j: unknown[] | undefined): string[] {
@@ -23,9 +24,32 @@ function addressesIn(j: unknown[] | undefined): string[] {
 /** CHECK verifies for real and lists every mismatch in one error. */
 export const check: Handler = async (ctx) => {
   const { args, conf, host } = ctx;
-  const st = loadState(host, keyOf(ctx));
-  if (!st) throw new CniError(Code.CheckFailed, `no attachment ${cut(args.containerId)}/${args.ifName} of network ${cut(conf.name)}: ADD did not complete or DEL already ran`);
-  const lock = await lockDevice(host, st.pci);
+  const key = keyOf(ctx);
+  // A state file that cannot be used (corrupt, or a newer release's) is 107 naming it.
+  const none = () => new CniError(Code.CheckFailed, `no attachment ${cut(args.containerId)}/${args.ifName} of network ${cut(conf.name)}: ADD did not complete or DEL already ran`);
+  // The state is read before the lock only to know which device to lock, then again under it: a
+  // DEL running meanwhile has either not begun or finished, never half-removed what CHECK sees.
+  let seen = readAttachment(host, key);
+  let st: AttachmentState | undefined;
+  let lock: Lock | undefined;
+  while (!st) {
+    if (!seen) throw none();
+    lock = await lockDevice(host, seen.pci);
+    try {
+      st = readAttachment(host, key);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    if (st && st.pci !== seen.pci) {
+      lock.release();
+      seen = st;
+      st = undefined;
+    } else if (!st) {
+      lock.release();
+      throw none();
+    }
+  }
   const bad: string[] = [];
   try {
     if (st.phase !== 'added') bad.push('ADD did not complete');
@@ -93,7 +117,7 @@ export const check: Handler = async (ctx) => {
       }
     }
   } finally {
-    lock.release();
+    lock?.release();
   }
   if (bad.length > 0) throw new CniError(Code.CheckFailed, `CHECK failed for ${st.pci} (${st.mode}): ${bad.join('; ')}`);
 };

@@ -3,7 +3,7 @@ import type { Ctx, Handler } from '../cni/skel.js';
 import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
 import type { Lock } from '../sys/lock.js';
-import { loadState, removeMarker, removeState, type AttachmentState } from '../state/store.js';
+import { isCorruptState, moveAside, readAttachment, removeMarker, removeState, type AttachmentState, type StateFileError } from '../state/store.js';
 import { keyOf, lockAttachment, lockDevice, release, step } from './common.js';
 
 /**
@@ -22,18 +22,31 @@ export const del: Handler = async (ctx) => {
   try {
     // The device: the saved state's, else the netconf's (an ADD that never saved its state may
     // still have written the marker's temp file or allocated IPAM; those are released under it).
-    let pci = loadState(host, key)?.pci ?? confPci(ctx);
+    let pci = firstLook(ctx) ?? confPci(ctx);
     for (;;) {
       const dev = pci ? await lockDevice(host, pci) : undefined;
       try {
         step('del:locked');
-        const st = loadState(host, key);
+        let st: AttachmentState | undefined;
+        let bad: StateFileError | undefined;
+        try {
+          st = readAttachment(host, key);
+        } catch (e) {
+          // a newer release's state stays an error (107): guessing would restore the wrong things
+          if (!isCorruptState(e)) throw e;
+          bad = e;
+        }
         if (st && st.pci !== pci) {
           pci = st.pci; // saved for another device than the netconf names: lock that one
           continue;
         }
+        if (bad) {
+          // nothing in it is used: kept aside as evidence, then released as if it were gone
+          const to = moveAside(host, bad.file);
+          ctx.log.warn(`state file ${bad.file} is corrupt (${bad.problem}); moved it to ${to} and releasing what the network configuration names`, { file: bad.file, movedTo: to });
+        }
         if (st) await releaseSaved(ctx, st);
-        else await releaseUnsaved(ctx, pci, dev);
+        else await releaseUnsaved(ctx, pci, dev, bad !== undefined);
         return;
       } finally {
         dev?.release();
@@ -43,6 +56,16 @@ export const del: Handler = async (ctx) => {
     att.release();
   }
 };
+
+/** The saved device, read before any lock (to know which device lock to take); a file that cannot be used says nothing here. */
+function firstLook(ctx: Ctx): string | undefined {
+  try {
+    return readAttachment(ctx.host, keyOf(ctx))?.pci;
+  } catch (e) {
+    if (isCorruptState(e)) return undefined;
+    throw e;
+  }
+}
 
 function confPci(ctx: Ctx): string | undefined {
   const id = ctx.conf.deviceID;
@@ -58,11 +81,11 @@ async function releaseSaved(ctx: Ctx, st: AttachmentState): Promise<void> {
   log.info('released', { pci: st.pci, mode: st.mode, netns: st.netns });
 }
 
-/** No saved state: ADD failed earlier (and rolled back) or DEL is repeated. */
-async function releaseUnsaved(ctx: Ctx, pci: string | undefined, dev: Lock | undefined): Promise<void> {
+/** No (usable) saved state: ADD failed earlier (and rolled back), DEL is repeated, or the file was corrupt. */
+async function releaseUnsaved(ctx: Ctx, pci: string | undefined, dev: Lock | undefined, corrupt = false): Promise<void> {
   const { args, conf, host, log } = ctx;
   const key = keyOf(ctx);
-  log.info('no saved state for this attachment: nothing to restore (ADD failed earlier, or DEL repeated)');
+  if (!corrupt) log.info('no saved state for this attachment: nothing to restore (ADD failed earlier, or DEL repeated)');
   removeState(host, key); // clears the temp file of a write-ahead that was killed before its rename
   if (conf.ipam) {
     try {

@@ -4,8 +4,8 @@ import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
 import type { Host } from '../sys/host.js';
 import type { Lock } from '../sys/lock.js';
-import { listMarkers, listStates, loadMarker, loadState, removeMarker, sameKey, sweepStateDirs } from '../state/store.js';
-import { lockDevice, lockTimeoutMs, release } from './common.js';
+import { isCorruptState, listMarkers, loadMarker, moveAside, readAttachment, removeMarker, sameKey, scanStates, StateFileError, sweepStateDirs, type ScannedState } from '../state/store.js';
+import { lockAttachment, lockDevice, lockTimeoutMs, release } from './common.js';
 
 /**
  * Run `fn` for each item under its device's lock. A device whose lock is busy (an ADD or DEL of it
@@ -37,6 +37,45 @@ async function eachLocked<T>(host: Host, items: T[], pciOf: (t: T) => string, fn
 }
 
 /**
+ * A corrupt state file of an attachment the runtime no longer knows: moved aside with a warning
+ * (nothing in it is used; IPAM GC then releases its allocation), under the attachment's lock so a
+ * running ADD of it is never touched. Returns a problem when its lock is busy.
+ */
+async function setAsideCorrupt(ctx: Parameters<Handler>[0], s: ScannedState): Promise<string | undefined> {
+  const { host, log } = ctx;
+  let att: Lock;
+  try {
+    att = await lockAttachment(host, s.key, 0);
+  } catch (e) {
+    if (e instanceof CniError && e.code === Code.TryAgainLater) return `${s.key.containerID}/${s.key.ifname}: its attachment is locked by another dpdk-cni operation`;
+    throw e;
+  }
+  try {
+    try {
+      readAttachment(host, s.key);
+      return undefined; // rewritten meanwhile (or gone): not ours to move
+    } catch (e) {
+      if (!isCorruptState(e)) throw e;
+    }
+    const to = moveAside(host, s.file);
+    log.warn(`GC: state file ${s.file} is corrupt (${s.error?.problem}); moved it to ${to}`, { file: s.file, movedTo: to });
+    return undefined;
+  } finally {
+    att.release();
+  }
+}
+
+/** Whether an attachment has a state file at all (usable or not): its marker is not an orphan then. */
+function stateFileExists(host: Host, k: ScannedState['key']): boolean {
+  try {
+    return readAttachment(host, k) !== undefined;
+  } catch (e) {
+    if (e instanceof StateFileError) return true;
+    throw e;
+  }
+}
+
+/**
  * GC: every saved attachment of this network that is not in cni.dev/valid-attachments is released
  * as DEL would (from its pod's netns if that still exists, so a device is never stranded there);
  * allocation markers of this network left without an attachment (a DEL killed between removing
@@ -61,9 +100,23 @@ export const gc: Handler = async (ctx) => {
     }
   });
   if (swept > 0) log.info('GC: removed temp files left by killed writes', { count: swept });
-  const stale = listStates(host).filter((s) => s.key.net === conf.name && !valid.has(`${s.key.containerID}\0${s.key.ifname}`));
+  const scanned = scanStates(host).filter((s) => s.key.net === conf.name && !valid.has(`${s.key.containerID}\0${s.key.ifname}`));
+  // A newer release's state: not released (guessing would restore the wrong things), reported as 107.
+  const newer = scanned.flatMap((s) => (s.error?.kind === 'newer' ? [s.error.message] : []));
+  for (const s of scanned.filter((x) => isCorruptState(x.error))) {
+    const p = await setAsideCorrupt(ctx, s);
+    if (p) problems.push(p);
+  }
+  const stale = scanned.flatMap((s) => (s.state ? [s.state] : []));
   const busyStates = await eachLocked(host, stale, (s) => s.pci, async (s) => {
-    const st = loadState(host, s.key);
+    let st;
+    try {
+      st = readAttachment(host, s.key);
+    } catch (e) {
+      if (!(e instanceof StateFileError)) throw e;
+      problems.push(e.message); // changed since the scan: the next GC looks again
+      return;
+    }
     if (!st) return;
     log.info('GC: releasing an attachment the runtime no longer knows', { pci: st.pci, containerID: st.key.containerID, ifname: st.key.ifname });
     const p = await release(host, args, st, log);
@@ -75,7 +128,7 @@ export const gc: Handler = async (ctx) => {
   const orphans = listMarkers(host).filter(({ pci, marker: { key: k } }) => k.net === conf.name && !valid.has(`${k.containerID}\0${k.ifname}`) && isBdf(pci));
   const busyMarkers = await eachLocked(host, orphans, (o) => o.pci, ({ pci, marker: { key: k } }) => {
     const m = loadMarker(host, pci);
-    if (m && sameKey(m.key, k) && !loadState(host, k)) {
+    if (m && sameKey(m.key, k) && !stateFileExists(host, k)) {
       log.info('GC: removing an allocation marker without an attachment', { pci, containerID: k.containerID, ifname: k.ifname });
       removeMarker(host, pci, k);
     }
@@ -90,6 +143,7 @@ export const gc: Handler = async (ctx) => {
       problems.push((e as Error).message);
     }
   }
-  log.info('GC done', { released, problems: problems.length });
+  log.info('GC done', { released, problems: problems.length + newer.length });
+  if (newer.length > 0) throw new CniError(Code.StateFailed, [...newer, ...problems].join('; '));
   if (problems.length > 0) throw new CniError(Code.TryAgainLater, `GC could not release everything; the next GC will retry: ${problems.join('; ')}`);
 };

@@ -1,5 +1,7 @@
 import type { Host } from '../sys/host.js';
-import { readStateJson, STATE_DIR } from './store.js';
+import type { Logger } from '../log/logger.js';
+import { readStateRaw, STATE_DIR } from './store.js';
+import { lastKnownProblem } from './validate.js';
 
 /**
  * What a device looked like while it still had a kernel netdev: `dpdk-cni bind` records MAC, MTU
@@ -18,10 +20,27 @@ export function lastKnownFile(host: Host, pci: string): string {
   return host.p(`${STATE_DIR}/known/${pci}.json`);
 }
 
-/** Undefined when nothing was recorded (or the file is torn); code 107 when the state directory is broken. */
-export function lastKnown(host: Host, pci: string): LastKnown | undefined {
-  const k = readStateJson<LastKnown>(host, lastKnownFile(host, pci));
-  return k && typeof k === 'object' ? k : undefined;
+/**
+ * What `bind` recorded for `pci`, every field checked (a unicast MAC, an MTU of 68-65535, valid
+ * names): undefined when nothing was recorded, or when the file cannot be used — then it is
+ * ignored with one warning naming it. Code 107 when the state directory is broken.
+ */
+export function lastKnown(host: Host, pci: string, log?: Logger): LastKnown | undefined {
+  const file = lastKnownFile(host, pci);
+  const raw = readStateRaw(host, file);
+  if (!raw) return undefined;
+  const problem = 'torn' in raw ? raw.torn : lastKnownProblem(raw.json, pci)?.message;
+  if (problem || !('json' in raw)) {
+    log?.warn(`ignoring ${file}, what "dpdk-cni bind" recorded for ${pci}: ${problem ?? 'unreadable'}`, { file });
+    return undefined;
+  }
+  const k = raw.json as LastKnown;
+  const out: LastKnown = { pci: k.pci };
+  if (k.mac !== undefined) out.mac = k.mac.toLowerCase();
+  if (k.mtu !== undefined) out.mtu = k.mtu;
+  if (k.netdev !== undefined) out.netdev = k.netdev;
+  if (k.driver !== undefined) out.driver = k.driver;
+  return out;
 }
 
 export function saveLastKnown(host: Host, k: LastKnown): void {

@@ -7,6 +7,7 @@ import type { Result } from '../cni/result.js';
 import type { HostUse } from '../node/netdev-usage.js';
 
 import { isBdf } from '../device/pci.js';
+import { attachmentProblem, checkKey, markerProblem, newerVersion, STATE_VERSION } from './validate.js';
 
 export const STATE_DIR = '/var/lib/cni/dpdk-cni';
 
@@ -127,8 +128,11 @@ function ensureDirs(host: Host): void {
   }
 }
 
-/** A state file's JSON; undefined when it does not exist or is torn. Code 107 when it cannot be read. */
-export function readStateJson<T>(host: Host, file: string): T | undefined {
+/**
+ * A state file's parsed JSON, `{ torn }` saying why it is not JSON (a torn or corrupt file), or
+ * undefined when it does not exist. Code 107 when it cannot be read.
+ */
+export function readStateRaw(host: Host, file: string): { json: unknown } | { torn: string } | undefined {
   let text: string | undefined;
   try {
     text = host.fs.readText(file);
@@ -142,11 +146,68 @@ export function readStateJson<T>(host: Host, file: string): T | undefined {
     return undefined;
   }
   try {
-    return JSON.parse(text) as T;
-  } catch {
-    // a torn or corrupt file is treated as missing: DEL stays best-effort
-    return undefined;
+    return { json: JSON.parse(text) as unknown };
+  } catch (e) {
+    return { torn: text.trim() === '' ? 'it is empty' : `it is not JSON (${(e as Error).message})` };
   }
+}
+
+/**
+ * A state file that exists but cannot be used (code 107, naming the file): `corrupt` (not JSON, a
+ * field that breaks its rule) or `newer` (a `version` a later dpdk-cni wrote). Nothing read from
+ * it is used.
+ */
+export class StateFileError extends CniError {
+  constructor(
+    readonly file: string,
+    readonly kind: 'corrupt' | 'newer',
+    readonly problem: string,
+    msg: string,
+  ) {
+    super(Code.StateFailed, msg);
+  }
+}
+Object.defineProperty(StateFileError.prototype, 'name', { value: 'CniError', enumerable: false });
+
+export function isCorruptState(e: unknown): e is StateFileError {
+  return e instanceof StateFileError && e.kind === 'corrupt';
+}
+
+function corrupt(file: string, problem: string): StateFileError {
+  return new StateFileError(file, 'corrupt', problem, `state file ${file} is corrupt: ${problem}; DEL moves it aside (to ${file}.corrupt) and releases what the network configuration names`);
+}
+
+function newer(file: string, version: number): StateFileError {
+  return new StateFileError(
+    file,
+    'newer',
+    `version ${version}`,
+    `state file ${file} has version ${version}, written by a newer dpdk-cni (this one reads version ${STATE_VERSION}): run the dpdk-cni release that wrote it to DEL, CHECK or GC this attachment, or, if that release is gone, undo what the file describes and remove it by hand — guessing would restore the wrong things (nothing was changed)`,
+  );
+}
+
+/** The state saved at `file` for attachment `k`: undefined when there is none, StateFileError (107) when it cannot be used. */
+function readAttachmentFile(host: Host, file: string, k: AttachmentKey): AttachmentState | undefined {
+  const raw = readStateRaw(host, file);
+  if (!raw) return undefined;
+  if ('torn' in raw) throw corrupt(file, raw.torn);
+  const v = newerVersion(raw.json);
+  if (v !== undefined) throw newer(file, v);
+  const bad = attachmentProblem(raw.json, k);
+  if (bad) throw corrupt(file, bad.message);
+  return raw.json as AttachmentState;
+}
+
+/** Move a state file that cannot be used out of the way (never delete evidence); returns its new name. 107 when it cannot be moved. */
+export function moveAside(host: Host, file: string): string {
+  let to = `${file}.corrupt`;
+  if (host.fs.exists(to)) to = `${file}.${new Date().toISOString().replace(/[:.]/g, '-')}.corrupt`;
+  try {
+    host.fs.rename(file, to);
+  } catch (e) {
+    throw stateError(host, file, 'cannot move the unusable state file aside', e);
+  }
+  return to;
 }
 
 function writeJson(host: Host, file: string, v: unknown): void {
@@ -200,21 +261,53 @@ export async function sweepStateDirs(host: Host, tryLock: (pci: string) => Promi
   return n;
 }
 
+/**
+ * The attachment's saved state, every field checked (state/validate.ts); undefined when there is
+ * none. A file that exists but cannot be used throws StateFileError (107, naming the file).
+ */
+export function readAttachment(host: Host, k: AttachmentKey): AttachmentState | undefined {
+  return readAttachmentFile(host, attachmentFile(host, k), k);
+}
+
+/** readAttachment for readers that only look (node tools): a file that cannot be used reads as none. */
 export function loadState(host: Host, k: AttachmentKey): AttachmentState | undefined {
-  const s = readStateJson<AttachmentState>(host, attachmentFile(host, k));
-  return s && s.version === 1 && typeof s.pci === 'string' ? s : undefined;
+  try {
+    return readAttachment(host, k);
+  } catch (e) {
+    if (e instanceof StateFileError) return undefined;
+    throw e;
+  }
 }
 
 export function saveState(host: Host, s: AttachmentState): void {
   const file = attachmentFile(host, s.key);
   const name = file.slice(file.lastIndexOf('/') + 1);
-  if (Buffer.byteLength(name) > 255) {
-    throw new CniError(
-      Code.InvalidConfig,
-      `network name ${JSON.stringify(s.key.net.length > 40 ? `${s.key.net.slice(0, 37)}...` : s.key.net)}, container ID and interface name are too long together for a state file name (${Buffer.byteLength(name)} bytes, at most 255): use a shorter network "name"`,
-    );
-  }
+  if (Buffer.byteLength(name) > 255) throw nameTooLong(s.key, Buffer.byteLength(name));
   writeJson(host, file, s);
+}
+
+/**
+ * Code 7 naming what makes the state file name too long. With at most 45 bytes for the encoded
+ * interface name and 7 for "@", "@" and ".json", a name over 255 bytes needs a network name or a
+ * container ID over 100 bytes: those are named, each with what to do about it.
+ */
+function nameTooLong(k: AttachmentKey, bytes: number): CniError {
+  const show = (v: string) => JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v);
+  const long: string[] = [];
+  const fix: string[] = [];
+  if (Buffer.byteLength(k.net) > 100) {
+    long.push(`network name ${show(k.net)} (${Buffer.byteLength(k.net)} bytes)`);
+    fix.push('use a shorter network "name"');
+  }
+  if (Buffer.byteLength(k.containerID) > 100) {
+    long.push(`CNI_CONTAINERID ${show(k.containerID)} (${Buffer.byteLength(k.containerID)} bytes)`);
+    fix.push('the container runtime must pass a container ID of at most 100 bytes');
+  }
+  if (long.length === 0) long.push(`network name ${show(k.net)}, CNI_CONTAINERID and interface name ${show(k.ifname)} together`);
+  return new CniError(
+    Code.InvalidConfig,
+    `${long.join(' and ')} ${long.length > 1 ? 'are' : 'is'} too long for a state file name (<network>@<containerID>@<ifname>.json would be ${bytes} bytes, at most 255)${fix.length > 0 ? `: ${fix.join('; ')}` : ''}`,
+  );
 }
 
 function removeFile(host: Host, file: string): void {
@@ -229,9 +322,22 @@ export function removeState(host: Host, k: AttachmentKey): void {
   removeFile(host, attachmentFile(host, k));
 }
 
+/** The allocation marker of `pci`: `{ marker }`, `{ problem }` when the file cannot be used, or undefined when there is none. */
+export function readMarker(host: Host, pci: string): { marker: Marker } | { problem: string; file: string } | undefined {
+  const file = markerFile(host, pci);
+  const raw = readStateRaw(host, file);
+  if (!raw) return undefined;
+  if ('torn' in raw) return { problem: raw.torn, file };
+  const bad = markerProblem(raw.json);
+  if (bad) return { problem: bad.message, file };
+  const m = raw.json as Marker;
+  return { marker: { key: { net: m.key.net, containerID: m.key.containerID, ifname: m.key.ifname }, netns: m.netns } };
+}
+
+/** The allocation marker of `pci`; one that cannot be used is stale (undefined): ADD replaces it. */
 export function loadMarker(host: Host, pci: string): Marker | undefined {
-  const m = readStateJson<Marker>(host, markerFile(host, pci));
-  return m && m.key && typeof m.netns === 'string' ? m : undefined;
+  const r = readMarker(host, pci);
+  return r && 'marker' in r ? r.marker : undefined;
 }
 
 export function saveMarker(host: Host, pci: string, m: Marker): void {
@@ -257,16 +363,56 @@ export function listMarkers(host: Host): Array<{ pci: string; marker: Marker }> 
   return out;
 }
 
-/** All saved attachments (GC, doctor). */
-export function listStates(host: Host): AttachmentState[] {
+/** The attachment a state file name stands for (`<net>@<containerID>@<ifname encoded>.json`), if it is one dpdk-cni writes. */
+export function keyOfFileName(name: string): AttachmentKey | undefined {
+  if (!name.endsWith('.json') || name.startsWith('.')) return undefined;
+  const parts = name.slice(0, -'.json'.length).split('@');
+  if (parts.length !== 3) return undefined;
+  let ifname: string;
+  try {
+    ifname = decodeURIComponent(parts[2]!);
+  } catch {
+    return undefined;
+  }
+  const k = { net: parts[0]!, containerID: parts[1]!, ifname };
+  try {
+    checkKey(k, 'key');
+  } catch {
+    return undefined;
+  }
+  return `${k.net}@${k.containerID}@${enc(k.ifname)}.json` === name ? k : undefined;
+}
+
+/** One file of attachments/: its attachment (from the name) and its state, or why it cannot be used. */
+export interface ScannedState {
+  file: string;
+  key: AttachmentKey;
+  state?: AttachmentState;
+  error?: StateFileError;
+}
+
+/** Every attachment state file (GC, doctor); files whose name is not an attachment's are skipped. */
+export function scanStates(host: Host): ScannedState[] {
   const dir = host.p(`${STATE_DIR}/attachments`);
-  const out: AttachmentState[] = [];
+  const out: ScannedState[] = [];
   for (const f of entries(host, dir)) {
-    if (!f.endsWith('.json') || f.startsWith('.')) continue;
-    const s = readStateJson<AttachmentState>(host, `${dir}/${f}`);
-    if (s && s.version === 1) out.push(s);
+    const key = keyOfFileName(f);
+    if (!key) continue;
+    const file = `${dir}/${f}`;
+    try {
+      const state = readAttachmentFile(host, file, key);
+      if (state) out.push({ file, key, state });
+    } catch (e) {
+      if (!(e instanceof StateFileError)) throw e;
+      out.push({ file, key, error: e });
+    }
   }
   return out;
+}
+
+/** All usable saved attachments (doctor). */
+export function listStates(host: Host): AttachmentState[] {
+  return scanStates(host).flatMap((s) => (s.state ? [s.state] : []));
 }
 
 export function stateDirUsable(host: Host): string | undefined {

@@ -13,6 +13,8 @@ export interface Fs {
   writeAtomic(p: string, data: string, mode: number): void;
   mkdirp(p: string, mode: number): void;
   remove(p: string): boolean;
+  /** Rename `from` to `to` (same directory), then fsync the directory. */
+  rename(from: string, to: string): void;
   /** Milliseconds since the file was last modified (Infinity when it does not exist). */
   ageMs(p: string): number;
 }
@@ -109,6 +111,19 @@ export const realFs: Fs = {
   },
   mkdirp(p, mode) {
     fs.mkdirSync(p, { recursive: true, mode });
+  },
+  rename(from, to) {
+    fs.renameSync(from, to);
+    try {
+      const fd = fs.openSync(path.dirname(to), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      /* some filesystems refuse fsync on a directory; the rename already happened */
+    }
   },
   remove(p) {
     let removed = false;
