@@ -25,7 +25,7 @@ export function lastKnownFile(host: Host, pci: string): string {
  * names): undefined when nothing was recorded, or when the file cannot be used — then it is
  * ignored with one warning naming it. Code 107 when the state directory is broken.
  */
-export function lastKnown(host: Host, pci: string, log?: Logger): LastKnown | undefined {
+export function lastKnown(host: Host, pci: string, log?: Pick<Logger, 'warn'>): LastKnown | undefined {
   const file = lastKnownFile(host, pci);
   const raw = readStateRaw(host, file);
   if (!raw) return undefined;

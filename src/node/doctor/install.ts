@@ -1,6 +1,7 @@
 import type { Host } from '../../sys/host.js';
 import { isLiveNetns } from '../../sys/netns.js';
-import { attachmentFile, listStates, loadMarker, loadState, STATE_DIR } from '../../state/store.js';
+import { attachmentFile, loadMarker, loadState, readMarker, scanStates, STATE_DIR } from '../../state/store.js';
+import { lastKnown } from '../../state/last-known.js';
 import { checkConfig, parseConfig } from '../dpconfig/check.js';
 import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 
@@ -77,8 +78,19 @@ function delCommand(host: Host, file: string, cid: string, ifname: string, o: Do
 
 export function stateCheck(host: Host, o: DoctorOptions): Check[] {
   const out: Check[] = [];
-  const states = listStates(host);
+  const scanned = scanStates(host);
+  const states = scanned.flatMap((s) => (s.state ? [s.state] : []));
   let live = 0;
+  // files the plugin refuses to use (corrupt, or written by a newer dpdk-cni): said, never skipped silently
+  for (const s of scanned) {
+    if (!s.error) continue;
+    const who = `${s.key.net}/${s.key.containerID}/${s.key.ifname}`;
+    out.push(
+      s.error.kind === 'newer'
+        ? warn(`state:${who}`, s.error.message, 'run the dpdk-cni release that wrote it (its DEL and GC can use it); if that release is gone, undo what the file records by hand and remove it')
+        : warn(`state:${who}`, `attachment state ${s.file} cannot be used: ${s.error.problem}`, 'the runtime\'s DEL of that container moves it aside (to .corrupt) and releases what it can; check the device and the pod by hand (dpdk-cni inspect)'),
+    );
+  }
   for (const s of states) {
     const where = `${s.key.net}/${s.key.containerID}/${s.key.ifname} (${s.pci}, ${s.mode})`;
     const file = attachmentFile(host, s.key);
@@ -100,10 +112,23 @@ export function stateCheck(host: Host, o: DoctorOptions): Check[] {
   for (const f of host.fs.readdir(host.p(`${STATE_DIR}/devices`))) {
     const pci = f.replace(/\.json$/, '');
     if (!f.endsWith('.json') || f.startsWith('.')) continue;
+    const r = readMarker(host, pci);
+    if (r && 'problem' in r) {
+      out.push(warn(`state:${pci}`, `allocation marker ${r.file} cannot be used: ${r.problem}`, `the next ADD of ${pci} replaces it; or remove it`));
+      continue;
+    }
     const m = loadMarker(host, pci);
     if (m && !loadState(host, m.key) && !isLiveNetns(m.netns)) {
       out.push(warn(`state:${pci}`, `${pci} has an allocation marker of container ${m.key.containerID} without an attachment, and its netns is gone`, `the next ADD of ${pci} clears it; or remove ${host.p(`${STATE_DIR}/devices/${f}`)}`));
     }
+  }
+  // what bind recorded (MAC/MTU of a device now on a userspace driver)
+  for (const f of host.fs.readdir(host.p(`${STATE_DIR}/known`))) {
+    if (!f.endsWith('.json') || f.startsWith('.')) continue;
+    const pci = f.slice(0, -'.json'.length);
+    const why: string[] = [];
+    lastKnown(host, pci, { warn: (msg: string) => void why.push(msg) });
+    if (why.length > 0) out.push(warn(`state:${pci}`, why[0]!.replace(/^ignoring /, 'ADD ignores '), `"dpdk-cni unbind ${pci}" then "dpdk-cni bind ${pci} --driver <driver>" records it again; or remove it`));
   }
   if (out.length === 0) out.push(pass('state', states.length === 0 ? `no attachments in ${STATE_DIR}` : `${live} attachment(s), all with live network namespaces`));
   return out;
