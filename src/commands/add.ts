@@ -216,8 +216,11 @@ export const add: Handler = async (ctx) => {
       if (netdev) {
         const inPod = moveIn(host, netdev, args.netns, ips, ipamResult.routes);
         // its index in the pod: DEL and CHECK find it by that, whatever the pod renames
-        if (inPod && netdev.id) netdev.id.ifindex = inPod.ifindex;
-        else log.warn('cannot read the netdev in the pod after moving it in; DEL and CHECK will know it by its name, kind and MAC only', { podName: netdev.podName });
+        if (inPod && netdev.id) {
+          netdev.id.ifindex = inPod.ifindex;
+          // the marker too (kernel modes only, ~1 ms): a DEL that lost the state knows it by it
+          saveMarker(host, pci, { key, netns: args.netns, netdev });
+        } else log.warn('cannot read the netdev in the pod after moving it in; DEL and CHECK will know it by its name, kind and MAC only', { podName: netdev.podName });
         step('add:netdev-moved');
       }
       if (devInfoPath) {

@@ -445,8 +445,7 @@ describe('README intro "DEL restores everything ADD changed, even when ... the s
     expect(ls(state('devices'))).toEqual([]);
   });
 
-  // BUG: without the state file DEL leaves the device-info file ADD wrote (del.ts' no-state path never looks at runtimeConfig.CNIDeviceInfoFile).
-  it.fails('with the attachment state file gone, DEL removes the device-info file ADD wrote', () => {
+  it('with the attachment state file gone, DEL removes the device-info file ADD wrote', () => {
     expect(call({ command: 'ADD', conf: c() }).code).toBe(0);
     expect(existsSync(join(node.root, file))).toBe(true);
     rmSync(state('attachments', 'prom-net@c0ffee@net1.json'));

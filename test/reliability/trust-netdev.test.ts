@@ -140,4 +140,49 @@ describe.runIf(isRoot)('trust: the pod netdev at DEL and CHECK (root)', () => {
     expect([del.code, del.stdout], del.stderr).toEqual([0, '']);
     backInHost();
   });
+
+  describe('DEL with the attachment state gone (deleted by hand, lost on a reinstall) while the pod lives', () => {
+    const devinfo = (cid: string) => `/var/run/k8s.cni.cncf.io/devinfo/cni/default-trust-nd-${cid}_${ifname}`;
+
+    it('the netdev comes back to the host from what the allocation marker recorded, even after the pod renamed it and made a veth under its name', () => {
+      sh('ip', ['link', 'set', vfname, 'up']);
+      expect(call({ command: 'ADD', conf: conf({ mac: POD_MAC, mtu: 1400 }) }).code).toBe(0);
+      rmSync(stateFile());
+      impostor('eth9');
+      const del = call({ command: 'DEL', conf: conf() });
+      expect([del.code, del.stdout], del.stderr).toEqual([0, '']);
+      backInHost();
+      expect(net.link(vfname).flags).toContain('UP');
+      expect(podLinks().map((l) => l.ifname)).toContain(ifname); // the pod's veth stays in the pod
+      expect(ls(state('devices'))).toEqual([]);
+      // a repeated DEL finds nothing more to do
+      expect(call({ command: 'DEL', conf: conf() }).code).toBe(0);
+      backInHost();
+    });
+
+    it('the device-info file Multus names is removed only when it is this attachment\'s (ADD\'s name rule), never another pod\'s', () => {
+      const mine = devinfo('c0ffee');
+      const theirs = devinfo('other');
+      expect(call({ command: 'ADD', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: mine } }) }).code).toBe(0);
+      writeFileSync(join(node.root, theirs), '{"type":"pci","version":"1.1.0"}');
+      rmSync(stateFile());
+      const wrong = call({ command: 'DEL', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: theirs } }) });
+      expect([wrong.code, wrong.stdout], wrong.stderr).toEqual([0, '']);
+      expect(existsSync(join(node.root, theirs)), 'another attachment\'s file is left alone').toBe(true);
+      expect(wrong.stderr).toContain('not removed');
+      const del = call({ command: 'DEL', conf: conf({ runtimeConfig: { CNIDeviceInfoFile: mine } }) });
+      expect([del.code, del.stdout], del.stderr).toEqual([0, '']);
+      expect(existsSync(join(node.root, mine))).toBe(false);
+    });
+
+    it('state and marker both gone: nothing is moved by name (a device without a PCI parent cannot be told from a pod link); DEL succeeds', () => {
+      expect(call({ command: 'ADD', conf: conf({ mac: POD_MAC }) }).code).toBe(0);
+      rmSync(stateFile());
+      rmSync(state('devices', `${PCI}.json`));
+      const before = podLinks().map((l) => l.ifindex).sort();
+      const del = call({ command: 'DEL', conf: conf() });
+      expect([del.code, del.stdout], del.stderr).toEqual([0, '']);
+      expect(podLinks().map((l) => l.ifindex).sort()).toEqual(before);
+    });
+  });
 });
