@@ -74,6 +74,8 @@ async function releaseUnsaved(ctx: Ctx, pci: string | undefined, dev: Lock | und
     try {
       restoreUnsavedNetdev(host, key, pci, args.netns, log);
     } catch (e) {
+      // a state directory that is not one (107) says so itself; a netlink failure is for a retry
+      if (e instanceof CniError && e.code !== Code.NetlinkFailed) throw e;
       // the marker stays: the retry finds the netdev the same way
       throw new CniError(Code.TryAgainLater, `DEL without saved state could not move the netdev of ${pci} back to the host and will need a retry: ${(e as Error).message}`);
     }
