@@ -19,7 +19,7 @@ describe.runIf(isRoot)('trust: the pod netdev at DEL and CHECK (root)', () => {
   let vfname: string;
   let ifname: string;
   let pod: string;
-  const PCI = '0000:00:10.0';
+  const PCI = '0000:00:14.0'; // not netdev.test.ts' address: the temporary name derives from it, and the files run at once
   const MAC = '02:00:00:00:14:01';
   const POD_MAC = '02:11:22:33:44:99';
   const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: '1.1.0', name: 'trust-nd', type: 'dpdk-cni', deviceID: PCI, ...extra });
