@@ -74,3 +74,22 @@ describe('DEL without state or marker: the pod netdev is found by its PCI parent
     expect(cmds).toEqual([]);
   });
 });
+
+describe('ADD learns the pod ifindex without one more process', () => {
+  it('the read of the device rides at the end of the pod-side ip -batch (-j -d), and its ifindex is what moveIn returns', async () => {
+    const { moveIn } = await import('../../src/net/netdev.js');
+    const calls: Array<{ args: string[]; input?: string }> = [];
+    const exec: Exec = (_file, args, opts) => {
+      calls.push({ args: [...args], input: opts?.input });
+      const show = opts?.input?.includes('link show dev net1');
+      return { code: 0, stdout: show ? JSON.stringify([{ ifindex: 42, ifname: 'net1', address: '02:00:00:00:00:09', mtu: 1500, flags: ['UP'], linkinfo: { info_kind: 'veth' } }]) : '', stderr: '' };
+    };
+    const host = { ...makeHost({}), exec, tool: (n: string) => `/usr/sbin/${n}` };
+    const st = { hostName: 'ens1f0v1', tmpName: 'dcni0123456789', podName: 'net1', origMac: '02:00:00:00:00:01', mac: '02:00:00:00:00:09', origMtu: 1500, mtu: 1500, wasUp: true };
+    const l = moveIn(host, st, '/run/netns/pod', [{ address: '10.1.0.5/24' }], []);
+    expect(calls).toHaveLength(2); // host side, pod side: as before
+    expect(calls[1]!.args).toEqual(['--net=/run/netns/pod', '/usr/sbin/ip', '-j', '-d', '-batch', '-']);
+    expect(calls[1]!.input?.trim().split('\n').pop()).toBe('link show dev net1');
+    expect(l).toMatchObject({ ifindex: 42, kind: 'veth' });
+  });
+});
