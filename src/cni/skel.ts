@@ -7,6 +7,7 @@ import { formatResult, type Result } from './result.js';
 import type { NetConf } from '../config/netconf.js';
 import type { LogConf } from '../log/open.js';
 import { makeHost, type Host } from '../sys/host.js';
+import { hostForLevel } from '../sys/exec-log.js';
 import { loadState } from '../state/store.js';
 import { stderrLogger, type Logger } from '../log/logger.js';
 import { ipamIsSelf, ipamIsSelfError, startedAsIpam, startedAsIpamError } from '../ipam/self.js';
@@ -237,7 +238,7 @@ async function protocol(
       conf = { ...conf, ipam: undefined };
     }
     const handler = await handlers[command]();
-    const result = await handler({ args, conf, host, log });
+    const result = await handler({ args, conf, host: hostForLevel(host, conf.logLevel, log), log });
     if (command === 'ADD') {
       if (!result) throw new CniError(Code.Internal, 'ADD produced no result');
       return { stdout: `${JSON.stringify(formatResult(result, conf.cniVersion))}\n`, exitCode: 0 };

@@ -6,7 +6,7 @@ import { classify, type PciDevice } from '../device/classify.js';
 import { readInt, pciDir } from '../device/sysfs.js';
 import { execIpam, findPlugin, ipamRefused } from '../ipam/ipam.js';
 import { ipJson, ipRun, parseLink, type LinkInfo } from '../net/iproute.js';
-import { moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
+import { identityOf, moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
 import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
 import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
 import { isLiveNetns } from '../sys/netns.js';
@@ -190,7 +190,7 @@ export const add: Handler = async (ctx) => {
       }
       netdev = {
         hostName: l.ifname, origMac: l.mac, origMtu: l.mtu, wasUp: l.up, tmpName: freeTmpName(pci, hostLinks),
-        podName: args.ifName, mac: p.netdevMac ?? l.mac, mtu: conf.mtu ?? l.mtu,
+        podName: args.ifName, mac: p.netdevMac ?? l.mac, mtu: conf.mtu ?? l.mtu, id: identityOf(l),
       };
       if (hostUse) {
         netdev.hostUse = hostUse;
@@ -225,7 +225,7 @@ export const add: Handler = async (ctx) => {
     saveState(host, st);
     let ipamRefusedAdd = false;
     try {
-      saveMarker(host, pci, { key, netns: args.netns });
+      saveMarker(host, pci, netdev ? { key, netns: args.netns, netdev } : { key, netns: args.netns });
       step('add:state-saved');
       if (st.vf && dev.pf?.netdev) ipRun(host, applyCommands(dev.pf.netdev, dev.pf.vfIndex, st.vf.applied, st.vf.original));
       step('add:vf-applied');
@@ -250,7 +250,13 @@ export const add: Handler = async (ctx) => {
       }
       const ips = ipamResult.ips.map((ip) => ({ ...ip, interface: 0 }));
       if (netdev) {
-        moveIn(host, netdev, args.netns, ips, ipamResult.routes);
+        const inPod = moveIn(host, netdev, args.netns, ips, ipamResult.routes);
+        // its index in the pod: DEL and CHECK find it by that, whatever the pod renames
+        if (inPod && netdev.id) {
+          netdev.id.ifindex = inPod.ifindex;
+          // the marker too (kernel modes only, ~1 ms): a DEL that lost the state knows it by it
+          saveMarker(host, pci, { key, netns: args.netns, netdev });
+        } else log.warn('cannot read the netdev in the pod after moving it in; DEL and CHECK will know it by its name, kind and MAC only', { podName: netdev.podName });
         step('add:netdev-moved');
       }
       if (devInfoPath) {

@@ -5,7 +5,8 @@ import { parseResult, type Result } from '../cni/result.js';
 import { linkBase, pciDir } from '../device/sysfs.js';
 import { findVdpa } from '../device/vdpa.js';
 import { execIpam } from '../ipam/ipam.js';
-import { ipJson } from '../net/iproute.js';
+import { ipJson, parseLink, type LinkInfo } from '../net/iproute.js';
+import { isOurs } from '../net/netdev.js';
 import { diffVf, parsePfLink } from '../net/vf.js';
 import { isLiveNetns } from '../sys/netns.js';
 import type { Lock } from '../sys/lock.js';
@@ -19,6 +20,10 @@ function addressesIn(j: unknown[] | undefined): string[] {
     for (const a of infos) if (a.local) out.push(`${a.local}/${a.prefixlen ?? ''}`);
   }
   return out;
+}
+
+function describe(l: LinkInfo): string {
+  return `ifindex ${l.ifindex}${l.kind ? `, a ${l.kind}` : ''}${l.parentdev ? ` on ${l.parentdev}` : ''}`;
 }
 
 /** CHECK verifies for real and lists every mismatch in one error. */
@@ -87,19 +92,25 @@ export const check: Handler = async (ctx) => {
       const nd = st.netdev;
       if (!isLiveNetns(st.netns)) bad.push(`network namespace ${st.netns} is gone`);
       else {
-        const j = ipJson(host, ['-d', 'addr', 'show', 'dev', nd.podName], st.netns);
-        const l = j?.[0] as { address?: string; mtu?: number; flags?: string[] } | undefined;
-        if (!l) bad.push(`interface ${nd.podName} is missing from the pod`);
+        // the device ADD moved in, found by its identity: a link of the pod under its name is not it
+        const j = ipJson(host, ['-d', 'addr', 'show'], st.netns) ?? [];
+        const links = j.map((o) => ({ o, l: parseLink(o) })).filter((x): x is { o: unknown; l: LinkInfo } => x.l !== undefined);
+        const idx = expected?.interfaces.findIndex((i) => i.name === nd.podName && i.sandbox === st.netns) ?? -1;
+        // A later plugin in the chain (tuning) may have changed MAC or MTU: the final result says so.
+        const final = idx >= 0 ? expected?.interfaces[idx] : undefined;
+        const ours = links.find((x) => isOurs(x.l, nd, st.pci, final?.mac ? [final.mac] : []));
+        const named = links.find((x) => x.l.ifname === nd.podName);
+        if (named && named !== ours) bad.push(`interface ${nd.podName} in the pod is not the device ADD moved in (${describe(named.l)})`);
+        if (!ours) bad.push(`the device ADD moved in${nd.id?.ifindex !== undefined ? ` (ifindex ${nd.id.ifindex})` : ''} is missing from the pod`);
         else {
-          const idx = expected?.interfaces.findIndex((i) => i.name === nd.podName && i.sandbox === st.netns) ?? -1;
-          // A later plugin in the chain (tuning) may have changed MAC or MTU: the final result says so.
-          const final = idx >= 0 ? expected?.interfaces[idx] : undefined;
+          const l = ours.l;
+          if (l.ifname !== nd.podName) bad.push(`the device ADD moved in as ${nd.podName} is now named ${cut(l.ifname)}`);
           const mac = final?.mac ?? nd.mac;
           const mtu = final?.mtu ?? nd.mtu;
-          if (l.address?.toLowerCase() !== mac.toLowerCase()) bad.push(`interface ${nd.podName} has MAC ${l.address}, expected ${mac}`);
+          if (l.mac.toLowerCase() !== mac.toLowerCase()) bad.push(`interface ${nd.podName} has MAC ${l.mac}, expected ${mac}`);
           if (l.mtu !== mtu) bad.push(`interface ${nd.podName} has MTU ${l.mtu}, expected ${mtu}`);
-          if (!l.flags?.includes('UP')) bad.push(`interface ${nd.podName} is down`);
-          const have = addressesIn(j);
+          if (!l.up) bad.push(`interface ${nd.podName} is down`);
+          const have = addressesIn([ours.o]);
           for (const ip of expected?.ips ?? []) {
             // Only addresses the result says are ours: in a chained prevResult an address without
             // an interface index (optional in the spec) belongs to an earlier plugin.

@@ -132,10 +132,12 @@ export async function restore(host: Host, args: CmdArgs, st: AttachmentState, lo
   if (!devicePassedOn && st.netdev) {
     const at = locate(host, st.netdev, st.pci, netns);
     if (!at) {
-      log.warn('netdev not found in the pod or the host; nothing to move back', { pci: st.pci, podName: st.netdev.podName, hostName: st.netdev.hostName });
+      // Not moved by name: a link the pod named like it is not it (the pod may have renamed the
+      // device and created its own under that name), and it stays in the pod.
+      log.warn('the netdev ADD moved in is not in the pod or the host; nothing moved back (a link of the pod with its name is left alone)', { pci: st.pci, podName: st.netdev.podName, hostName: st.netdev.hostName, ifindex: st.netdev.id?.ifindex });
     } else {
       try {
-        moveOut(host, st.netdev, at, netns);
+        moveOut(host, st.netdev, at, netns, st.pci);
         restoreHostUse(host, st.netdev, log);
       } catch (e) {
         problems.push(`moving ${at.name} back to the host: ${(e as Error).message}`);

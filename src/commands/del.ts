@@ -5,6 +5,8 @@ import { isBdf } from '../device/pci.js';
 import type { Lock } from '../sys/lock.js';
 import { isCorruptState, moveAside, readAttachment, removeMarker, removeState, type AttachmentState, type StateFileError } from '../state/store.js';
 import { keyOf, lockAttachment, lockDevice, release, step } from './common.js';
+import { restoreUnsavedNetdev } from './del-unsaved.js';
+import { removeUnsavedDeviceInfo } from '../deviceinfo/spec.js';
 
 /**
  * DEL is best-effort and idempotent: a missing state (ADD failed or DEL repeated), an empty
@@ -81,12 +83,27 @@ async function releaseSaved(ctx: Ctx, st: AttachmentState): Promise<void> {
   log.info('released', { pci: st.pci, mode: st.mode, netns: st.netns });
 }
 
-/** No (usable) saved state: ADD failed earlier (and rolled back), DEL is repeated, or the file was corrupt. */
+/**
+ * No (usable) saved state: ADD failed earlier (and rolled back), DEL is repeated, the file was
+ * corrupt, or the state was lost (deleted by hand, a reinstall) while the pod still holds the
+ * device: its netdev is moved back (del-unsaved.ts) and the device-info file Multus names is
+ * removed if it passes ADD's rules.
+ */
 async function releaseUnsaved(ctx: Ctx, pci: string | undefined, dev: Lock | undefined, corrupt = false): Promise<void> {
   const { args, conf, host, log } = ctx;
   const key = keyOf(ctx);
-  if (!corrupt) log.info('no saved state for this attachment: nothing to restore (ADD failed earlier, or DEL repeated)');
+  if (!corrupt) log.info('no saved state for this attachment: nothing saved to restore (ADD failed earlier, DEL repeated, or the state was lost)');
   removeState(host, key); // clears the temp file of a write-ahead that was killed before its rename
+  if (pci && dev) {
+    try {
+      restoreUnsavedNetdev(host, key, pci, args.netns, log);
+    } catch (e) {
+      // a state directory that is not one (107) says so itself; a netlink failure is for a retry
+      if (e instanceof CniError && e.code !== Code.NetlinkFailed) throw e;
+      // the marker stays: the retry finds the netdev the same way
+      throw new CniError(Code.TryAgainLater, `DEL without saved state could not move the netdev of ${pci} back to the host and will need a retry: ${(e as Error).message}`);
+    }
+  }
   if (conf.ipam) {
     try {
       await execIpam(host, 'DEL', conf.ipam.type, args, conf.raw);
@@ -94,5 +111,6 @@ async function releaseUnsaved(ctx: Ctx, pci: string | undefined, dev: Lock | und
       log.warn('IPAM DEL without saved state failed', { err: (e as Error).message });
     }
   }
+  if (conf.deviceInfoFile) removeUnsavedDeviceInfo(host, conf.deviceInfoFile, key, log);
   if (pci && dev) removeMarker(host, pci, key);
 }

@@ -154,6 +154,31 @@ export function savedDeviceInfoProblem(host: Host, saved: string, key: Attachmen
 }
 
 /**
+ * DEL without saved state: the CNIDeviceInfoFile Multus sends on DEL is removed only when it passes
+ * what ADD requires of it (the base, real directories, this attachment's name, a regular
+ * single-link file) — checked as for a saved path. Anything else is left alone with a warning.
+ */
+export function removeUnsavedDeviceInfo(host: Host, file: string, key: AttachmentKey, log: Logger): void {
+  let p: string;
+  try {
+    p = confine(host, file, DEVINFO_DIRS, FIELD);
+  } catch (e) {
+    log.warn(`device-info file ${quote(file)} not removed: ${(e as Error).message}`);
+    return;
+  }
+  const bad = deviceInfoNameProblem(file, key.containerID, key.ifname) ?? savedDeviceInfoProblem(host, p, key);
+  if (bad) {
+    log.warn(`device-info file ${quote(file)} not removed: ${bad}`);
+    return;
+  }
+  try {
+    if (host.fs.remove(p)) log.info('no saved state: removed the device-info file', { file: quote(file) });
+  } catch (e) {
+    log.warn(`device-info file ${quote(file)} could not be removed: ${(e as Error).message}`);
+  }
+}
+
+/**
  * What is at a confined device-info path now (Multus' copy of the device plugin's file), read
  * under the path rules: a symlink, hard link, FIFO or device there is refused (code 7) instead of
  * being followed — its content would be kept as "previous" and written back, mode 0444, by a

@@ -21,20 +21,50 @@ export function ipCommandText(cmd: readonly string[], netns?: string): string {
 
 /** Run commands in order; stop at the first failure and throw naming that command. */
 export function ipRun(host: Host, cmds: ReadonlyArray<readonly string[]>, netns?: string): void {
-  if (cmds.length === 0) return;
+  run(host, cmds, netns);
+}
+
+/**
+ * Run commands, then read link `name` (`ip -d link show`) in the same place: one process when the
+ * commands can be batched (the read rides at the end of the batch), else one more. Undefined when
+ * the link cannot be read after the commands succeeded.
+ */
+export function ipRunThenShow(host: Host, cmds: ReadonlyArray<readonly string[]>, name: string, netns?: string): LinkInfo | undefined {
+  const out = run(host, cmds, netns, name);
+  if (out === undefined) return showLink(host, name, netns);
+  const j = parseJsonArray(out);
+  return j ? parseLink(j[0]) : undefined;
+}
+
+/** With `show`: the batch ends with a read of that link and its JSON is returned (undefined if not batched). */
+function run(host: Host, cmds: ReadonlyArray<readonly string[]>, netns?: string, show?: string): string | undefined {
+  if (cmds.length === 0) return undefined;
   const [file, pre] = prefix(host, netns);
-  const batchable = cmds.length > 1 && cmds.every((c) => c.every((t) => SAFE.test(t)));
+  const all = show !== undefined ? [...cmds, ['link', 'show', 'dev', show]] : cmds;
+  const batchable = all.length > 1 && all.every((c) => c.every((t) => SAFE.test(t)));
   if (batchable) {
-    const r = host.exec(file, [...pre, '-batch', '-'], { input: `${cmds.map((c) => c.join(' ')).join('\n')}\n` });
-    if (r.code === 0) return;
+    const r = host.exec(file, [...pre, ...(show !== undefined ? ['-j', '-d'] : []), '-batch', '-'], { input: `${all.map((c) => c.join(' ')).join('\n')}\n` });
+    if (r.code === 0) return show !== undefined ? r.stdout : undefined;
     const m = /Command failed -:(\d+)/.exec(r.stderr);
-    const failed = m ? cmds[Number(m[1]) - 1] : undefined;
+    const n = m ? Number(m[1]) : 0;
+    if (show !== undefined && n === all.length) return '[]'; // only the read failed
+    const failed = n > 0 ? all[n - 1] : undefined;
     const detail = r.stderr.split('\n').filter((l) => l && !l.startsWith('Command failed')).join('; ');
-    throw new CniError(Code.NetlinkFailed, `${ipCommandText(failed ?? cmds[0] ?? [], netns)} failed: ${detail || `exit ${r.code}`}`);
+    throw new CniError(Code.NetlinkFailed, `${ipCommandText(failed ?? all[0] ?? [], netns)} failed: ${detail || `exit ${r.code}`}`);
   }
   for (const c of cmds) {
     const r = host.exec(file, [...pre, ...c]);
     if (r.code !== 0) throw new CniError(Code.NetlinkFailed, `${ipCommandText(c, netns)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+  return undefined;
+}
+
+function parseJsonArray(text: string): unknown[] | undefined {
+  try {
+    const v = JSON.parse(text || '[]') as unknown;
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -43,12 +73,7 @@ export function ipJson(host: Host, args: readonly string[], netns?: string): unk
   const [file, pre] = prefix(host, netns);
   const r = host.exec(file, [...pre, '-j', ...args]);
   if (r.code !== 0) return undefined;
-  try {
-    const v = JSON.parse(r.stdout || '[]') as unknown;
-    return Array.isArray(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseJsonArray(r.stdout);
 }
 
 export interface LinkInfo {
@@ -59,6 +84,8 @@ export interface LinkInfo {
   up: boolean;
   parentbus?: string;
   parentdev?: string;
+  /** linkinfo.info_kind: veth, macvlan, dummy, ... (a physical netdev has none) */
+  kind?: string;
   altnames: string[];
 }
 
@@ -77,6 +104,8 @@ export function parseLink(o: unknown): LinkInfo | undefined {
   };
   if (typeof l.parentbus === 'string') info.parentbus = l.parentbus;
   if (typeof l.parentdev === 'string') info.parentdev = l.parentdev;
+  const kind = (l.linkinfo as { info_kind?: unknown } | undefined)?.info_kind;
+  if (typeof kind === 'string') info.kind = kind;
   return info;
 }
 

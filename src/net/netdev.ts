@@ -2,8 +2,8 @@ import { fnv64 } from '../sys/hash.js';
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
 import { step } from '../sys/fault.js';
-import { ipRun, listLinks, type LinkInfo } from './iproute.js';
-import type { NetdevState } from '../state/store.js';
+import { ipRun, ipRunThenShow, listLinks, showLink, type LinkInfo } from './iproute.js';
+import type { NetdevIdentity, NetdevState } from '../state/store.js';
 import type { IpConfig, Route } from '../cni/result.js';
 import type { HostRoute } from '../node/netdev-usage.js';
 import type { Logger } from '../log/logger.js';
@@ -50,10 +50,38 @@ export function podSetupCommands(st: NetdevState, ips: IpConfig[], routes: Route
   return c;
 }
 
-export function moveIn(host: Host, st: NetdevState, netns: string, ips: IpConfig[], routes: Route[]): void {
+/** Move the device in and set it up; returns it as the pod sees it (for its ifindex there). */
+export function moveIn(host: Host, st: NetdevState, netns: string, ips: IpConfig[], routes: Route[]): LinkInfo | undefined {
   ipRun(host, moveInCommands(st, netns));
   step('add:netdev-in-pod');
-  ipRun(host, podSetupCommands(st, ips, routes), netns);
+  return ipRunThenShow(host, podSetupCommands(st, ips, routes), st.podName, netns);
+}
+
+/** What in a host link cannot be given to a link a pod creates (the pod ifindex is added after the move). */
+export function identityOf(l: LinkInfo): NetdevIdentity {
+  const id: NetdevIdentity = {};
+  if (l.kind) id.kind = l.kind;
+  if (l.parentbus) id.parentbus = l.parentbus;
+  if (l.parentdev) id.parentdev = l.parentdev;
+  return id;
+}
+
+/**
+ * Is `l`, a link in the pod, the device ADD moved in? Never by its name alone: a pod with
+ * CAP_NET_ADMIN can rename the device and give its name to a link of its own (a veth whose peer it
+ * keeps would then be moved into the host). A PCI parent (or a virtio one) cannot be faked; a
+ * device without one is known by its pod ifindex and kind. A state without an ifindex (an older
+ * release, an ADD killed before it finished, a marker) falls back to the name, checked against the
+ * kind and parent saved at ADD and the MAC ADD set (or `otherMacs`: a later plugin's, from a result).
+ */
+export function isOurs(l: LinkInfo, st: NetdevState, pci: string, otherMacs: readonly string[] = []): boolean {
+  if (l.parentbus === 'pci' && l.parentdev) return l.parentdev === pci;
+  const id = st.id;
+  if (id?.parentbus && id.parentdev) return l.parentbus === id.parentbus && l.parentdev === id.parentdev;
+  if (id && (l.kind !== id.kind || l.parentbus !== undefined)) return false;
+  if (id?.ifindex !== undefined) return l.ifindex === id.ifindex;
+  const mac = l.mac.toLowerCase();
+  return (l.ifname === st.podName || l.ifname === st.tmpName) && [st.mac, ...otherMacs].some((m) => m.toLowerCase() === mac);
 }
 
 /** Is `name` taken in the pod? (ADD must refuse an existing CNI_IFNAME.) */
@@ -61,6 +89,11 @@ export function podHasLink(host: Host, netns: string, name: string): boolean {
   const links = listLinks(host, netns);
   if (!links) throw new CniError(Code.NetnsFailed, `cannot list links in the network namespace ${netns}`);
   return links.some((l) => l.ifname === name || l.altnames.includes(name));
+}
+
+function sameKindAndParent(l: LinkInfo, id: NetdevIdentity, pci: string): boolean {
+  if (l.parentbus === 'pci' && l.parentdev) return l.parentdev === pci;
+  return l.kind === id.kind && l.parentbus === id.parentbus && l.parentdev === id.parentdev;
 }
 
 /**
@@ -81,12 +114,13 @@ export interface Located {
 /**
  * Where is the device now? In the pod (under its pod or temporary name), or back in the host
  * (never moved, moved back by a previous DEL, or returned by the kernel when the netns died).
- * Devices that report their PCI parent are matched by it, others by name.
+ * In the pod, only the device ADD moved in (isOurs); in the host (where a pod cannot create links),
+ * devices that report their PCI parent are matched by it, others by name.
  */
 export function locate(host: Host, st: NetdevState, pci: string, netns: string | undefined): Located | undefined {
   if (netns) {
     const pod = listLinks(host, netns) ?? [];
-    const l = pod.find((x) => matches(x, pci, [st.podName, st.tmpName]));
+    const l = pod.find((x) => isOurs(x, st, pci));
     if (l) return { where: 'pod', name: l.ifname };
   }
   const links = listLinks(host) ?? [];
@@ -98,8 +132,13 @@ export function locate(host: Host, st: NetdevState, pci: string, netns: string |
   return l ? { where: 'host', name: l.ifname } : undefined;
 }
 
-/** Put the device back in the host under its original name, MAC, MTU and up-state. */
-export function moveOut(host: Host, st: NetdevState, at: Located, netns: string | undefined): void {
+/**
+ * Put the device back in the host under its original name, MAC, MTU and up-state. The pod's side
+ * goes by name (iproute2 cannot address a link by index), so what arrives in the host is checked
+ * against the saved kind and parent before anything else: a link the pod swapped in under the
+ * temporary name in between is sent back to the pod, and the DEL fails for a retry.
+ */
+export function moveOut(host: Host, st: NetdevState, at: Located, netns: string | undefined, pci: string): void {
   let name = at.name;
   if (at.where === 'pod' && netns) {
     ipRun(host, [
@@ -108,6 +147,11 @@ export function moveOut(host: Host, st: NetdevState, at: Located, netns: string 
       ['link', 'set', 'dev', st.tmpName, 'netns', selfNetns()],
     ], netns);
     name = st.tmpName;
+    const arrived = st.id ? showLink(host, name) : undefined;
+    if (arrived && !sameKindAndParent(arrived, st.id ?? {}, pci)) {
+      ipRun(host, [['link', 'set', 'dev', name, 'netns', netns]]);
+      throw new CniError(Code.NetlinkFailed, `the link that left the pod as ${name} is not the device ADD moved in (${arrived.kind ?? 'physical'}${arrived.parentdev ? ` on ${arrived.parentdev}` : ''}); it was sent back to the pod`);
+    }
   }
   const c: string[][] = [['link', 'set', 'dev', name, 'down']];
   if (name !== st.hostName) c.push(['link', 'set', 'dev', name, 'name', st.hostName]);

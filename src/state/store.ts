@@ -31,6 +31,25 @@ export interface NetdevState {
   mtu: number;
   /** what the host used it for (ADD with "allowInUse"): DEL puts it back */
   hostUse?: HostUse;
+  /**
+   * Which link it is, whatever it is named: a pod with CAP_NET_ADMIN can rename it and give its
+   * name to a link of its own. Absent in states of older releases (then: name, kind and MAC).
+   */
+  id?: NetdevIdentity;
+}
+
+/**
+ * A netdev's identity. `parentbus`/`parentdev` (`ip -d`: "pci" + the function's address, or
+ * "virtio" + "virtioN") and `kind` (linkinfo.info_kind, none for a physical netdev) are read in
+ * the host before ADD moves it and cannot be given to a link a pod creates; `ifindex` is its index
+ * in the pod once ADD moved it in (unique in the netns while the device is there), the only mark a
+ * netdev without a parent (a veth in the simulated node, kernels before 5.13) has.
+ */
+export interface NetdevIdentity {
+  kind?: string;
+  parentbus?: string;
+  parentdev?: string;
+  ifindex?: number;
 }
 
 export interface DeviceInfoState {
@@ -66,6 +85,11 @@ export interface AttachmentState {
 export interface Marker {
   key: AttachmentKey;
   netns: string;
+  /**
+   * Kernel modes: the netdev as ADD found it and what it set (written before the move, so without
+   * the pod ifindex): DEL can put it back from here when the attachment state is lost.
+   */
+  netdev?: NetdevState;
 }
 
 function enc(s: string): string {

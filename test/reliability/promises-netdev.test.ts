@@ -122,8 +122,7 @@ describe.runIf(isRoot)('netdev mode promises (root)', () => {
     expect(ls(state('devices'))).toEqual([]);
   });
 
-  // BUG: without the attachment state file DEL leaves a kernel netdev in the pod, renamed, with the pod's MAC/MTU (README intro: "DEL restores everything ADD changed, even when ... the saved state ... is gone").
-  it.fails('README intro "DEL restores everything ADD changed, even when the saved state is gone": the netdev comes back to the host as it was', () => {
+  it('README intro "DEL restores everything ADD changed, even when the saved state is gone": the netdev comes back to the host as it was', () => {
     sh('ip', ['link', 'set', vfname, 'up']);
     const pod = net.netns();
     expect(call({ command: 'ADD', conf: conf({ mac: '02:11:22:33:44:88', mtu: 1400 }), netns: pod }).code).toBe(0);

@@ -336,12 +336,15 @@ describe('troubleshooting.md "Where the logs are": the log format and what logLe
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
   });
 
-  // BUG: logLevel debug logs no ip command at all (troubleshooting.md: "debug (device classification, every ip command)").
-  it.fails('debug shows every ip command the plugin runs (here the PF read "ip -d link show ens1f0" that failed)', () => {
+  it('debug shows every ip command the plugin runs (here the PF read "ip -d link show ens1f0" that failed)', () => {
     const r = call({ command: 'ADD', conf: conf({ deviceID: vfs[2], vlan: 10, logLevel: 'debug' }) });
     expectError(r, 104);
     const debug = logLines(r.stderr).filter((l) => l.level === 20).map((l) => JSON.stringify(l));
     expect(debug.some((l) => /\bip\b/.test(l) && l.includes('link') && l.includes('ens1f0'))).toBe(true);
+    // with its exit status; at info level no command is logged
+    expect(logLines(r.stderr).some((l) => l.level === 20 && typeof l.exit === 'number' && String(l.run).includes('ens1f0'))).toBe(true);
+    const info = call({ command: 'ADD', conf: conf({ deviceID: vfs[2], vlan: 10 }) });
+    expect(logLines(info.stderr).some((l) => 'exit' in l)).toBe(false);
   });
 
   it('at logLevel error a successful ADD and DEL write nothing to stderr', () => {
@@ -443,8 +446,7 @@ describe('README intro "DEL restores everything ADD changed, even when ... the s
     expect(ls(state('devices'))).toEqual([]);
   });
 
-  // BUG: without the state file DEL leaves the device-info file ADD wrote (del.ts' no-state path never looks at runtimeConfig.CNIDeviceInfoFile).
-  it.fails('with the attachment state file gone, DEL removes the device-info file ADD wrote', () => {
+  it('with the attachment state file gone, DEL removes the device-info file ADD wrote', () => {
     expect(call({ command: 'ADD', conf: c() }).code).toBe(0);
     expect(existsSync(join(node.root, file))).toBe(true);
     rmSync(state('attachments', 'prom-net@c0ffee@net1.json'));
