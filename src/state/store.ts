@@ -355,7 +355,9 @@ export function readMarker(host: Host, pci: string): { marker: Marker } | { prob
   const bad = markerProblem(raw.json);
   if (bad) return { problem: bad.message, file };
   const m = raw.json as Marker;
-  return { marker: { key: { net: m.key.net, containerID: m.key.containerID, ifname: m.key.ifname }, netns: m.netns } };
+  const marker: Marker = { key: { net: m.key.net, containerID: m.key.containerID, ifname: m.key.ifname }, netns: m.netns };
+  if (m.netdev !== undefined) marker.netdev = m.netdev;
+  return { marker };
 }
 
 /** The allocation marker of `pci`; one that cannot be used is stale (undefined): ADD replaces it. */

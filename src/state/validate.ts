@@ -181,6 +181,17 @@ function checkNetdev(v: unknown, field: string): void {
   linkMtu(n.mtu, `${f}mtu`);
   bool(n.wasUp, `${f}wasUp`);
   opt(n, 'hostUse', f, checkHostUse);
+  opt(n, 'id', f, checkNetdevId);
+}
+
+/** What identifies the netdev (store.ts NetdevIdentity): compared with what `ip -d` shows, never a path. */
+function checkNetdevId(v: unknown, field: string): void {
+  const id = obj(v, field);
+  const f = `${field}.`;
+  opt(id, 'kind', f, (x, n) => str(x, n, /^[a-z0-9_-]{1,32}$/, 'a link kind'));
+  opt(id, 'parentbus', f, (x, n) => str(x, n, /^[a-z0-9_-]{1,32}$/, 'a bus name'));
+  opt(id, 'parentdev', f, (x, n) => str(x, n, ENTRY_RE, 'a device name (one path segment)'));
+  opt(id, 'ifindex', f, (x, n) => int(x, n, 1, 2 ** 31 - 1));
 }
 
 /**
@@ -287,6 +298,8 @@ export function markerProblem(v: unknown): FieldProblem | undefined {
     const m = obj(v, '(file)');
     checkKey(m.key, 'key');
     netnsPath(m.netns, 'netns');
+    // kernel modes: the netdev as ADD found it, for a DEL whose attachment state was lost
+    if (m.netdev !== undefined) checkNetdev(m.netdev, 'netdev');
     return undefined;
   } catch (e) {
     if (e instanceof FieldProblem) return e;
