@@ -6,7 +6,7 @@ import { isLiveNetns } from '../sys/netns.js';
 import type { AttrWriter } from './attr-writer.js';
 import { failed, refused } from './errors.js';
 import { iommuState, vfioGroupNode } from './iommu.js';
-import { hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons } from './netdev-usage.js';
+import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from './netdev-usage.js';
 import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from './pci-scan.js';
 
 /**
@@ -109,8 +109,12 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
       todo.push(`take ${d.netdev} out of the host's use (its addresses, routes, master, upper devices)`);
     } else if (!u.present) notes.push(`netdev ${d.netdev} is not in this network namespace; its use was not checked`);
   }
-  // rebinding or unbinding a PF destroys its VFs, also those in pods
-  if (numVfs(host, d.pci) > 0) problems.push(...vfUseReasons(d.pci, vfsInUse(host, d.pci)).map((r) => `${r}; rebinding the PF destroys them`));
+  // rebinding or unbinding a PF destroys its VFs, also those in pods and those the host uses
+  if (numVfs(host, d.pci) > 0) {
+    const vfProblems = [...vfUseReasons(d.pci, vfsInUse(host, d.pci)), ...vfHostUseReasons(d.pci, vfsUsedByHost(host, d.pci))];
+    problems.push(...vfProblems.map((r) => `${r}; rebinding the PF destroys them`));
+    if (vfProblems.length > 0) todo.push('move those VFs\' users away first');
+  }
   const m = loadMarker(host, d.pci);
   if (m) {
     if (isLiveNetns(m.netns)) {

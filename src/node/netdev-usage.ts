@@ -1,5 +1,5 @@
 import { ipJson } from '../net/iproute.js';
-import { linkBase, pciDir, readInt } from '../device/sysfs.js';
+import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
 import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns } from '../sys/netns.js';
@@ -197,6 +197,43 @@ export function vfsInUse(host: Host, pfPci: string): VfUse[] {
     if (marker && isLiveNetns(marker.netns)) out.push({ index: Number(m[1]), pci: vf, marker });
   }
   return out.sort((a, b) => a.index - b.index);
+}
+
+/** A VF of a PF whose netdev the host uses (addresses, routes, master, uppers). */
+export interface VfHostUse {
+  index: number;
+  pci: string;
+  netdev: string;
+  reasons: string[];
+}
+
+/**
+ * VFs of `pfPci` whose netdev the host uses: rebinding or unbinding the PF destroys every VF, so
+ * a VF carrying the host's addresses, routes or a bridge port would vanish with it.
+ */
+export function vfsUsedByHost(host: Host, pfPci: string): VfHostUse[] {
+  const dir = pciDir(host, pfPci);
+  const out: VfHostUse[] = [];
+  let dump: unknown[] | undefined;
+  for (const e of host.fs.readdir(dir)) {
+    const m = /^virtfn(\d+)$/.exec(e);
+    if (!m) continue;
+    const vf = linkBase(host, `${dir}/${e}`);
+    if (!vf) continue;
+    for (const nd of netdevsIn(host, pciDir(host, vf))) {
+      dump ??= ipJson(host, ['-d', 'addr', 'show']) ?? [];
+      const reasons = hostUseReasons(nd, netdevUsage(host, nd, dump));
+      if (reasons.length > 0) out.push({ index: Number(m[1]), pci: vf, netdev: nd, reasons });
+    }
+  }
+  return out.sort((a, b) => a.index - b.index);
+}
+
+/** Why a PF's VFs used by the host make rebinding it harmful; empty when none is. Pure. */
+export function vfHostUseReasons(pfPci: string, vfs: readonly VfHostUse[]): string[] {
+  if (vfs.length === 0) return [];
+  const list = vfs.map((v) => `VF ${v.index} (${v.pci}) netdev ${v.netdev} is used by the host: ${v.reasons.join('; ')}`);
+  return [`SR-IOV PF ${pfPci} has VFs the host uses: ${list.join('; ')}`];
 }
 
 /** Number of VFs enabled on a PF (sriov_numvfs); 0 for anything else. */
