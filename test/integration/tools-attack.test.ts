@@ -60,4 +60,50 @@ describe.runIf(isRoot)('a host in use', () => {
     expect(f.stdout).toContain('--force: going ahead although');
     expect(read(n.root, 'sys/bus/pci/drivers/ice/unbind')).toBe(PF);
   });
+
+  it('a netdev that is one nexthop of a multipath (ECMP) route is in use: bind refuses, inspect says ADD fails with 111', () => {
+    const ifname = net.veth(`dm${net.id}`);
+    const other = net.veth(`do${net.id}`);
+    for (const l of [ifname, other]) ip('link', 'set', l, 'up');
+    ip('route', 'add', '198.18.77.0/24', 'nexthop', 'dev', other, 'weight', '1', 'nexthop', 'dev', ifname, 'weight', '1');
+    const root = awsNode(dir.path, { netdev: ifname }).root;
+    const r = tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', ...FAST], root);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain(`the host is using its netdev: ${ifname} is up with routes 198.18.77.0/24 (multipath)`);
+    untouched(root);
+    const i = tool(['inspect', ENA_KERNEL, '--json'], root);
+    expect(i.code).toBe(1);
+    expect(i.json.plugin.refusalCode).toBe(111);
+    // the route is still there: nothing took the device
+    expect(sh('ip', ['route', 'show', '198.18.77.0/24']).stdout).toContain(`dev ${ifname}`);
+  });
+});
+
+describe.runIf(isRoot)('the same test in CNI ADD: a multipath route', () => {
+  it('ADD refuses the netdev with 111; with "allowInUse" DEL puts the whole multipath route back (the kernel dropped it)', () => {
+    const nic = net.veth(`dn${net.id}`, { mac: '02:00:00:00:12:01' });
+    const other = net.veth(`dp${net.id}`);
+    for (const l of [nic, other]) ip('link', 'set', l, 'up');
+    ip('route', 'add', '198.18.79.0/24', 'metric', '70', 'nexthop', 'dev', other, 'weight', '1', 'nexthop', 'dev', nic, 'weight', '2');
+    const n = new SimNode(dir.path);
+    const PCI = '0000:00:10.0';
+    n.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
+    n.netdev(PCI, nic, { virtio: 0, mac: '02:00:00:00:12:01' });
+    const pod = net.netns();
+    const conf = (more: Record<string, unknown> = {}) => ({ cniVersion: '1.1.0', name: 'mpath', type: 'dpdk-cni', deviceID: PCI, ...more });
+    const r = cni({ command: 'ADD', root: n.root, netns: pod, conf: conf() });
+    expect(r.json?.code, r.stdout).toBe(111);
+    expect(r.json.msg).toContain('198.18.79.0/24 (multipath)');
+    const mroute = () => sh('ip', ['route', 'show', '198.18.79.0/24']).stdout;
+    expect(mroute()).toContain(`dev ${nic} weight 2`);
+    const add = cni({ command: 'ADD', root: n.root, netns: pod, conf: conf({ allowInUse: true }) });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect(mroute()).toBe(''); // the kernel removed the whole route with the netdev
+    const del = cni({ command: 'DEL', root: n.root, netns: pod, conf: conf({ allowInUse: true }) });
+    expect([del.code, del.stdout]).toEqual([0, '']);
+    const back = mroute();
+    expect(back).toContain('metric 70');
+    expect(back).toContain(`dev ${other} weight 1`);
+    expect(back).toContain(`dev ${nic} weight 2`);
+  });
 });
