@@ -243,11 +243,13 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
     }
     plan.done.push(lastKnownText(host, plan.lastKnown, 'recorded'));
   }
+  const overridePath = `/sys/bus/pci/devices/${pci}/driver_override`;
   for (const w of plan.writes) {
     try {
       writer.write(host.p(w.path), w.value);
     } catch (e) {
-      throw failed(`writing ${JSON.stringify(w.value.trim())} to ${w.path} failed: ${(e as Error).message}. Check "dmesg | tail" for the kernel's reason`);
+      const msg = `writing ${JSON.stringify(w.value.trim())} to ${w.path} failed: ${(e as Error).message}. Check "dmesg | tail" for the kernel's reason`;
+      throw failed(`${msg}${undoOverride(host, writer, plan, overridePath)}`);
     }
     plan.done.push(writeText(w, 'wrote'));
   }
@@ -270,6 +272,27 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
       ? kernelHint(host, pci)
       : '. Check "dmesg | tail" for the driver\'s probe error';
   throw failed(`after the sysfs writes, ${pci} is ${now}, not ${targetText(target)}, within ${timeoutMs} ms${why}`);
+}
+
+/**
+ * A write failed before the device left its driver (the unbind, or the probe after it): a
+ * driver_override already written would make the device jump to the new driver at its next probe
+ * (a driver reload, a rescan) long after this command reported failure. Put it back as it was.
+ * Returns what to add to the error message.
+ */
+function undoOverride(host: Host, writer: AttrWriter, plan: BindPlan, overridePath: string): string {
+  const wrote = plan.done.includes(writeText(plan.writes.find((w) => w.path === overridePath) ?? { path: '', value: '' }, 'wrote'));
+  if (!wrote) return '';
+  const left = plan.writes.find((w) => w.path.endsWith('/unbind'));
+  if (left && plan.done.includes(writeText(left, 'wrote'))) return ''; // it left its driver: the override is what binds it now
+  const prev = plan.before.override ?? '\n';
+  try {
+    writer.write(host.p(overridePath), prev);
+    plan.done.push(writeText({ path: overridePath, value: prev }, 'wrote'));
+    return `; driver_override was put back to ${plan.before.override ? JSON.stringify(plan.before.override) : 'none'}, the device is as it was`;
+  } catch (e) {
+    return `; putting driver_override back failed too (${(e as Error).message}): clear it with "echo > ${overridePath}"`;
+  }
 }
 
 export function writeText(w: SysWrite, verb: string): string {

@@ -107,3 +107,30 @@ describe.runIf(isRoot)('the same test in CNI ADD: a multipath route', () => {
     expect(back).toContain(`dev ${nic} weight 2`);
   });
 });
+
+describe('nothing half-done after a failure', () => {
+  it('a bind whose unbind write fails puts driver_override back (the device must not jump to vfio-pci at its next probe)', () => {
+    const n = awsNode(dir.path);
+    const unbind = join(n.root, 'sys/bus/pci/drivers/ena/unbind');
+    rmSync(unbind);
+    mkdirSync(unbind); // writing it fails (EISDIR), as a refusing driver would
+    const r = tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', ...FAST], n.root);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('/sys/bus/pci/drivers/ena/unbind failed');
+    expect(r.stderr).toContain('driver_override was put back');
+    // cleared (what writing "\n" leaves in a plain file; the kernel shows "(null)" again)
+    expect(read(n.root, override(ENA_KERNEL))).toBe('\n');
+    expect(read(n.root, 'sys/bus/pci/drivers_probe')).toBe('');
+  });
+
+  it('... and a previous driver_override value is restored as it was', () => {
+    const n = awsNode(dir.path);
+    writeFileSync(join(n.root, override(ENA_KERNEL)), 'ena\n');
+    const unbind = join(n.root, 'sys/bus/pci/drivers/ena/unbind');
+    rmSync(unbind);
+    mkdirSync(unbind);
+    const r = tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', ...FAST], n.root);
+    expect(r.code).toBe(2);
+    expect(read(n.root, override(ENA_KERNEL))).toBe('ena');
+  });
+});
