@@ -1,7 +1,8 @@
 import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import { seaInfo } from '../sea/chunk.js';
-import { repeatedOptions } from './args.js';
+import { rawArgvProblem, repeatedOptions } from './args.js';
+import { cut } from '../cni/quote.js';
 
 /** yargs refused the arguments (or a command failed outside its own error handling): exit 2. */
 class ArgsRejected extends Error {}
@@ -12,6 +13,11 @@ class ArgsRejected extends Error {}
  */
 export async function runTool(argv: string[], version: string): Promise<number> {
   let code = 0;
+  const problem = rawArgvProblem(argv);
+  if (problem) {
+    process.stderr.write(`dpdk-cni: ${problem}\nRun "dpdk-cni --help" for usage.\n`);
+    return 2;
+  }
   let y: Argv = yargs(argv)
     .scriptName('dpdk-cni')
     .usage(
@@ -30,7 +36,7 @@ export async function runTool(argv: string[], version: string): Promise<number> 
         process.stdout.write(`${JSON.stringify(info)}\n`);
       },
     );
-  for (const c of commands) y = c.register(y, { version, setExitCode: (n: number) => { code = n; } });
+  for (const c of commands) y = c.register(y, { version, argv, setExitCode: (n: number) => { code = n; } });
   try {
     await y
       .version(version)
@@ -47,7 +53,8 @@ export async function runTool(argv: string[], version: string): Promise<number> 
       .wrap(Math.min(110, process.stdout.columns || 100))
       .parseAsync();
   } catch (e) {
-    process.stderr.write(`dpdk-cni: ${(e as Error).message}\nRun "dpdk-cni --help" for usage.\n`);
+    // yargs echoes unknown arguments: a 100 KB one must not be echoed whole
+    process.stderr.write(`dpdk-cni: ${cut((e as Error).message, 1024)}\nRun "dpdk-cni --help" for usage.\n`);
     return 2;
   }
   return code;

@@ -1,4 +1,5 @@
 import { isBdf } from '../device/pci.js';
+import { quote } from '../cni/quote.js';
 import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../state/last-known.js';
 import { loadMarker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
@@ -56,7 +57,7 @@ const DRIVER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 export function parseTarget(raw: string): Target {
   if (raw === 'kernel') return { kind: 'kernel' };
   if (!DRIVER_RE.test(raw)) {
-    throw failed(`invalid driver name ${JSON.stringify(raw)}: a driver name is letters, digits, "_", "-" or "." (e.g. vfio-pci, igb_uio, uio_pci_generic, ice), or "kernel" for the device's own kernel driver`);
+    throw failed(`invalid driver name ${quote(raw)}: a driver name is letters, digits, "_", "-" or "." (e.g. vfio-pci, igb_uio, uio_pci_generic, ice), or "kernel" for the device's own kernel driver`);
   }
   return { kind: 'driver', name: raw };
 }
@@ -67,7 +68,7 @@ export function targetText(t: Target): string {
 
 export function checkAddress(raw: string): string {
   if (!isBdf(raw)) {
-    throw failed(`${JSON.stringify(raw)} is not a PCI address: use the full form dddd:bb:dd.f, e.g. 0000:00:06.0 (see "dpdk-cni bind --status" or "lspci -D")`);
+    throw failed(`${quote(raw)} is not a PCI address: use the full form dddd:bb:dd.f, e.g. 0000:00:06.0 (see "dpdk-cni bind --status" or "lspci -D")`);
   }
   return raw.toLowerCase();
 }

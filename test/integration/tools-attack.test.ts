@@ -134,3 +134,50 @@ describe('nothing half-done after a failure', () => {
     expect(read(n.root, override(ENA_KERNEL))).toBe('ena');
   });
 });
+
+describe('hostile arguments', () => {
+  it('--dry-run with --no-dry-run (or any flag with its negation) is refused: a dry run never becomes a real one', () => {
+    const n = awsNode(dir.path);
+    for (const args of [
+      ['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--dry-run', '--no-dry-run'],
+      ['unbind', ENA_KERNEL, '--no-dry-run', '--dry-run'],
+      ['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--dry-run', '--dry-run=false'],
+      ['unbind', ENA_KERNEL, '--force', '--no-force'],
+    ]) {
+      const r = tool([...args, ...FAST], n.root);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/--(dry-run|force) and --no-\1 \(or --\1=false\) contradict each other/);
+      untouched(n.root);
+    }
+  });
+
+  it('arguments after "--" are refused, not silently dropped', () => {
+    const n = awsNode(dir.path);
+    const r = tool(['bind', '--driver', 'vfio-pci', '--', ENA_KERNEL], n.root);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('"--"');
+    expect(r.stderr).toContain(ENA_KERNEL);
+    expect(r.stderr).not.toContain('name at least one PCI address');
+    const f = tool(['bind', '0000:00:04.0', '--driver', 'vfio-pci', '--', '--force'], n.root);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain('"--"');
+    untouched(n.root);
+  });
+
+  it('a huge argument is quoted cut in the message, not echoed in full', () => {
+    const n = awsNode(dir.path);
+    const r = tool(['bind', '0'.repeat(100_000), '--driver', 'vfio-pci'], n.root);
+    expect(r.code).toBe(2);
+    expect(r.stderr.length).toBeLessThan(1000);
+    expect(r.stderr).toMatch(/\(1000\d\d characters\)/);
+  });
+
+  it('--timeout "" is refused instead of becoming 0 s', () => {
+    const n = awsNode(dir.path);
+    const r = tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--timeout', ''], n.root);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--timeout must be a number of seconds');
+    untouched(n.root);
+  });
+});

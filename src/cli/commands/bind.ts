@@ -162,7 +162,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
           .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel to bind the device' })
-          .check((a) => seconds('timeout', a.timeout))
+          .check((a) => seconds('timeout', a.timeout, ctx.argv))
           .example('$0 bind 0000:00:06.0 --driver vfio-pci', 'hand a NIC to DPDK')
           .example('$0 bind 0000:00:06.0 --driver kernel', 'give it back to its kernel driver')
           .example('$0 bind --status', 'list network devices by driver'),
@@ -204,7 +204,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
           .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel' })
-          .check((a) => seconds('timeout', a.timeout)),
+          .check((a) => seconds('timeout', a.timeout, ctx.argv)),
       async (a) => {
         await run({ pcis: (a.pci ?? []).map(String), target: { kind: 'none' }, force: a.force, dryRun: a['dry-run'], json: a.json, timeoutMs: timeoutMs(a.timeout) }, ctx);
       },
