@@ -181,3 +181,48 @@ describe('hostile arguments', () => {
     untouched(n.root);
   });
 });
+
+describe('a messy node: what dp-config --check and doctor read', () => {
+  function bounded(args: string[], root: string, cwd?: string): ReturnType<typeof spawnSync> {
+    return spawnSync(BIN, args, { env: { PATH: process.env.PATH, DPDK_CNI_ROOT: root }, encoding: 'utf8', timeout: 15_000, cwd });
+  }
+
+  it('a FIFO at /etc/pcidp/config.json: --check and doctor answer (not a regular file) instead of hanging', () => {
+    const n = awsNode(dir.path);
+    mkdirSync(join(n.root, 'etc/pcidp'), { recursive: true });
+    execFileSync('mkfifo', [join(n.root, 'etc/pcidp/config.json')]);
+    const c = bounded(['dp-config', '--check', '--json'], n.root);
+    expect(c.signal, 'dp-config --check hung on a FIFO').toBeNull();
+    expect(c.status).toBe(2);
+    expect(JSON.parse(c.stdout as string).findings[0].message).toContain('not a regular file');
+    const d = bounded(['doctor', '--json', '--skip', 'cni-binary'], n.root);
+    expect(d.signal, 'doctor hung on a FIFO').toBeNull();
+    const dc = JSON.parse(d.stdout as string).checks.find((x: any) => x.id === 'dp-config');
+    expect(dc.status).toBe('fail');
+    expect(dc.message).toContain('not a regular file');
+  });
+
+  it('a config that is /dev/zero or larger than 1 MiB is refused by size, not read into memory', () => {
+    const n = awsNode(dir.path);
+    mkdirSync(join(n.root, 'etc/pcidp'), { recursive: true });
+    symlinkSync('/dev/zero', join(n.root, 'etc/pcidp/config.json'));
+    const z = bounded(['dp-config', '--check', '--config', 'dev/zero'], n.root, '/');
+    expect(z.signal).toBeNull();
+    expect(z.status).toBe(2);
+    expect(z.stdout).toContain('not a regular file');
+    const d = bounded(['doctor', '--json', '--skip', 'cni-binary'], n.root);
+    expect(d.signal, 'doctor read /dev/zero without end').toBeNull();
+    rmSync(join(n.root, 'etc/pcidp/config.json'));
+    writeFileSync(join(n.root, 'etc/pcidp/config.json'), `{"resourceList":[],"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`);
+    const big = bounded(['dp-config', '--check'], n.root);
+    expect(big.status).toBe(2);
+    expect(big.stdout).toContain('larger than 1 MiB');
+    // a ConfigMap mount is a symlink chain to a regular file: still read
+    const real = join(n.root, 'etc/pcidp/..data-config.json');
+    writeFileSync(real, '{"resourceList":[{"resourceName":"ena","resourcePrefix":"aws.amazon.com","selectors":[{"drivers":["vfio-pci"]}]}]}');
+    rmSync(join(n.root, 'etc/pcidp/config.json'));
+    symlinkSync('..data-config.json', join(n.root, 'etc/pcidp/config.json'));
+    const ok = bounded(['dp-config', '--check'], n.root);
+    expect(ok.status, `${ok.stdout}${ok.stderr}`).toBe(0);
+  });
+});

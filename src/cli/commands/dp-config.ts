@@ -4,7 +4,7 @@ import { makeHost } from '../../sys/host.js';
 import { checkConfig, parseConfig, worst, type Finding } from '../../node/dpconfig/check.js';
 import { generate, writeConfig, writePathProblem } from '../../node/dpconfig/generate.js';
 import { parseResourceArg } from '../../node/dpconfig/selector.js';
-import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
+import { DEFAULT_CONFIG, MAX_CONFIG_BYTES } from '../../node/dpconfig/types.js';
 import { exitCodeOf } from '../../node/errors.js';
 import type { ToolContext } from './index.js';
 
@@ -49,11 +49,12 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           // an absolute path is a node path (under DPDK_CNI_ROOT); a relative one is a file here
           // (e.g. a ConfigMap's config.json saved with kubectl), read as given
           const file = a.config.startsWith('/') ? host.p(a.config) : resolve(a.config);
-          const text = host.fs.readText(file);
+          const read = host.fs.readRegular(file, MAX_CONFIG_BYTES);
           let fs: Finding[];
-          if (text === undefined) fs = [{ level: 'fail', message: `${a.config} does not exist`, fix: 'generate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write' }];
+          if (read === undefined) fs = [{ level: 'fail', message: `${a.config} does not exist`, fix: 'generate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write' }];
+          else if ('problem' in read) fs = [{ level: 'fail', message: `${a.config} ${read.problem}` }];
           else {
-            const p = parseConfig(text);
+            const p = parseConfig(read.text);
             fs = p.config ? checkConfig(host, p.config) : [{ level: 'fail', message: `${a.config}: ${p.error}` }];
           }
           const w = worst(fs);

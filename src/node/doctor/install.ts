@@ -2,6 +2,7 @@ import type { Host } from '../../sys/host.js';
 import { isLiveNetns } from '../../sys/netns.js';
 import { attachmentFile, listStates, loadMarker, loadState, STATE_DIR } from '../../state/store.js';
 import { checkConfig, parseConfig } from '../dpconfig/check.js';
+import { MAX_CONFIG_BYTES } from '../dpconfig/types.js';
 import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 
 /** The installed plugin, the device plugin config, and dpdk-cni's own state. */
@@ -50,9 +51,10 @@ export function binaryCheck(host: Host, o: DoctorOptions): Check[] {
 }
 
 export function dpConfigCheck(host: Host, o: DoctorOptions): Check[] {
-  const text = host.fs.readText(host.p(o.dpConfig));
-  if (text === undefined) return [pass('dp-config', `no ${o.dpConfig} on the node (the device plugin may read its ConfigMap instead; check it with "dpdk-cni dp-config --check --config FILE")`)];
-  const p = parseConfig(text);
+  const read = host.fs.readRegular(host.p(o.dpConfig), MAX_CONFIG_BYTES);
+  if (read === undefined) return [pass('dp-config', `no ${o.dpConfig} on the node (the device plugin may read its ConfigMap instead; check it with "dpdk-cni dp-config --check --config FILE")`)];
+  if ('problem' in read) return [fail('dp-config', `${o.dpConfig} ${read.problem}`, 'put the device plugin config there as a regular file: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write')];
+  const p = parseConfig(read.text);
   if (!p.config) return [fail('dp-config', `${o.dpConfig}: ${p.error}`, 'regenerate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write')];
   return checkConfig(host, p.config).map((f) => {
     const c: Check = { id: f.resource ? `dp-config:${f.resource}` : 'dp-config', status: f.level, message: `${o.dpConfig}: ${f.message}` };
