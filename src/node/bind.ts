@@ -7,6 +7,8 @@ import { isLiveNetns } from '../sys/netns.js';
 import type { AttrWriter } from './attr-writer.js';
 import { failed, refused } from './errors.js';
 import { iommuState, vfioGroupNode } from './iommu.js';
+import { holdersOf, holdersText } from './open-files.js';
+import { pciDir } from '../device/sysfs.js';
 import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from './netdev-usage.js';
 import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from './pci-scan.js';
 
@@ -116,6 +118,15 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
     problems.push(...vfProblems.map((r) => `${r}; rebinding the PF destroys them`));
     if (vfProblems.length > 0) todo.push('move those VFs\' users away first');
   }
+  // a userspace driver's char device held open (a DPDK app, a VM): the unbind would wait for it to let go
+  const nodes = userspaceNodes(host, d);
+  if (nodes.length > 0) {
+    const holders = holdersOf(host, nodes);
+    if (holders.length > 0) {
+      problems.push(`${holdersText(holders)}: a DPDK application or VM is using it (the kernel's unbind waits until it lets go)`);
+      todo.push('stop that process (or the pod or VM it belongs to) first');
+    }
+  }
   const m = loadMarker(host, d.pci);
   if (m) {
     if (isLiveNetns(m.netns)) {
@@ -130,6 +141,13 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
   }
   const what = todo.join('; ');
   throw refused(`refusing to rebind ${d.pci}: ${problems.join('; ')}. ${what.charAt(0).toUpperCase()}${what.slice(1)}, or pass --force`);
+}
+
+/** The char devices through which userspace drives the device: /dev/vfio/<group> (vfio-pci), /dev/uioN (uio drivers). */
+function userspaceNodes(host: Host, d: NodeDevice): string[] {
+  if (d.driver === 'vfio-pci' && d.iommuGroup) return [vfioGroupNode(host, d.iommuGroup)];
+  if (d.driver && isUserspaceDriver(d.driver)) return host.fs.readdir(`${pciDir(host, d.pci)}/uio`).filter((u) => /^uio\d+$/.test(u)).map((u) => `/dev/${u}`);
+  return [];
 }
 
 function driverDir(host: Host, name: string): string {

@@ -1,11 +1,11 @@
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cni, isRoot, sh, tempDir } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
 import { SimNode } from '../sim/simnode.mjs';
-import { awsNode, ENA_KERNEL, PF, read, tool } from './tools-helpers.js';
+import { awsNode, ENA_KERNEL, ENA_VFIO, PF, read, tool } from './tools-helpers.js';
 
 /**
  * Issue #14: the node tools attacked as the plugin was — hostile arguments, a host in use, a
@@ -105,6 +105,27 @@ describe.runIf(isRoot)('the same test in CNI ADD: a multipath route', () => {
     expect(back).toContain('metric 70');
     expect(back).toContain(`dev ${other} weight 1`);
     expect(back).toContain(`dev ${nic} weight 2`);
+  });
+});
+
+describe('a device a process has open', () => {
+  it('a vfio-pci device whose /dev/vfio group a process holds (a DPDK app, a VM) is not rebound or unbound without --force', () => {
+    const n = awsNode(dir.path);
+    const group = readlinkSync(join(n.root, `sys/bus/pci/devices/${ENA_VFIO}/iommu_group`)).split('/').pop();
+    // /proc/<pid>/fd of the simulated node: a DPDK process with the group's char device open
+    mkdirSync(join(n.root, 'proc/4242/fd'), { recursive: true });
+    writeFileSync(join(n.root, 'proc/4242/comm'), 'dpdk-testpmd\n');
+    symlinkSync('/dev/null', join(n.root, 'proc/4242/fd/0'));
+    symlinkSync(`/dev/vfio/noiommu-${group}`, join(n.root, 'proc/4242/fd/17'));
+    for (const args of [['bind', ENA_VFIO, '--driver', 'kernel'], ['unbind', ENA_VFIO], ['bind', ENA_VFIO, '--driver', 'uio_pci_generic', '--dry-run']]) {
+      const r = tool([...args, ...FAST], n.root);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(1);
+      expect(r.stderr).toContain(`/dev/vfio/noiommu-${group} is open in process 4242 (dpdk-testpmd)`);
+    }
+    expect(read(n.root, 'sys/bus/pci/drivers/vfio-pci/unbind')).toBe('');
+    const f = tool(['unbind', ENA_VFIO, '--force', ...FAST], n.root);
+    expect(f.stdout).toContain('--force: going ahead although');
+    expect(read(n.root, 'sys/bus/pci/drivers/vfio-pci/unbind')).toBe(ENA_VFIO);
   });
 });
 
