@@ -3,6 +3,7 @@ import { commands } from './commands/index.js';
 import { seaInfo } from '../sea/chunk.js';
 import { rawArgvProblem, repeatedOptions } from './args.js';
 import { cut } from '../cni/quote.js';
+import { err, out } from './out.js';
 
 /** yargs refused the arguments (or a command failed outside its own error handling): exit 2. */
 class ArgsRejected extends Error {}
@@ -15,7 +16,7 @@ export async function runTool(argv: string[], version: string): Promise<number> 
   let code = 0;
   const problem = rawArgvProblem(argv);
   if (problem) {
-    process.stderr.write(`dpdk-cni: ${problem}\nRun "dpdk-cni --help" for usage.\n`);
+    err(`dpdk-cni: ${problem}\nRun "dpdk-cni --help" for usage.\n`);
     return 2;
   }
   let y: Argv = yargs(argv)
@@ -30,10 +31,10 @@ export async function runTool(argv: string[], version: string): Promise<number> 
       'print the version (--verbose: JSON with the Node it runs on and, for the single executable, whether its code cache was accepted)',
       (a) => a.option('verbose', { type: 'boolean', default: false, describe: 'print JSON with build details' }),
       (a) => {
-        if (!a.verbose) return void process.stdout.write(`${version}\n`);
+        if (!a.verbose) return void out(`${version}\n`);
         const sea = seaInfo();
         const info = { version, node: process.version, arch: process.arch, singleExecutable: Boolean(process.getBuiltinModule('node:sea')?.isSea()), ...(sea ?? {}) };
-        process.stdout.write(`${JSON.stringify(info)}\n`);
+        out(`${JSON.stringify(info)}\n`);
       },
     );
   for (const c of commands) y = c.register(y, { version, argv, setExitCode: (n: number) => { code = n; } });
@@ -54,7 +55,7 @@ export async function runTool(argv: string[], version: string): Promise<number> 
       .parseAsync();
   } catch (e) {
     // yargs echoes unknown arguments: a 100 KB one must not be echoed whole
-    process.stderr.write(`dpdk-cni: ${cut((e as Error).message, 1024)}\nRun "dpdk-cni --help" for usage.\n`);
+    err(`dpdk-cni: ${cut((e as Error).message, 1024)}\nRun "dpdk-cni --help" for usage.\n`);
     return 2;
   }
   return code;

@@ -129,6 +129,29 @@ describe('a device a process has open', () => {
   });
 });
 
+describe('pod-chosen names on the operator\'s terminal', () => {
+  it('an interface name with terminal escape sequences (CNI_IFNAME comes from the pod) is printed escaped by doctor, inspect and bind', () => {
+    const n = awsNode(dir.path);
+    // CNI_IFNAME may hold any byte the kernel accepts in a name: ESC and BEL included
+    const ifname = '\x1b[2J\x1b]0;x\x07';
+    const key = { net: 'ena-net', containerID: 'deadbeef', ifname };
+    const st = { version: 1, phase: 'added', key, netns: '/run/netns/dpdk-cni-attack-gone', mode: 'dpdk', pci: ENA_VFIO, driver: 'vfio-pci', netconf: '{}', ipam: false, createdAt: '2025-01-01T00:00:00Z' };
+    mkdirSync(join(n.root, 'var/lib/cni/dpdk-cni/attachments'), { recursive: true });
+    mkdirSync(join(n.root, 'var/lib/cni/dpdk-cni/devices'), { recursive: true });
+    writeFileSync(join(n.root, 'var/lib/cni/dpdk-cni/attachments/ena-net@deadbeef@x.json'), JSON.stringify(st));
+    writeFileSync(join(n.root, `var/lib/cni/dpdk-cni/devices/${ENA_VFIO}.json`), JSON.stringify({ key, netns: `/proc/${process.pid}/ns/net` }));
+    const runs = [tool(['doctor', '--skip', 'cni-binary'], n.root), tool(['inspect', ENA_VFIO], n.root), tool(['unbind', ENA_VFIO, ...FAST], n.root)];
+    for (const r of runs) {
+      const all = r.stdout + r.stderr;
+      expect(all).toContain('\\x1b[2J\\x1b]0;x\\x07');
+      expect(all).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    }
+    expect(runs[2]?.code).toBe(1); // the pod holds it: refused, naming the (escaped) interface
+    // --json stays exact JSON: the name round-trips
+    expect(tool(['inspect', ENA_VFIO, '--json'], n.root).stdout).toContain('\\u001b[2J');
+  });
+});
+
 describe('nothing half-done after a failure', () => {
   it('a bind whose unbind write fails puts driver_override back (the device must not jump to vfio-pci at its next probe)', () => {
     const n = awsNode(dir.path);

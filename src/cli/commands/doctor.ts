@@ -4,6 +4,7 @@ import { CHECK_KINDS, renderReport, runDoctor } from '../../node/doctor/run.js';
 import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
 import { selfFile } from './install.js';
 import type { ToolContext } from './index.js';
+import { err, out } from '../out.js';
 
 /** `dpdk-cni doctor [--json]`: is this node ready for DPDK pods? Exit 0 pass, 1 warn, 2 fail. */
 const CODE = { pass: 0, warn: 1, fail: 2 } as const;
@@ -23,7 +24,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       const skip = new Set((a.skip ?? []).flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean));
       const unknown = [...skip].filter((s) => !CHECK_KINDS.includes(s));
       if (unknown.length > 0) {
-        process.stderr.write(`dpdk-cni: --skip ${unknown.join(', ')}: unknown check (known: ${CHECK_KINDS.join(', ')})\n`);
+        err(`dpdk-cni: --skip ${unknown.join(', ')}: unknown check (known: ${CHECK_KINDS.join(', ')})\n`);
         ctx.setExitCode(2);
         return;
       }
@@ -35,9 +36,9 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       }
       const r = runDoctor(host, { version: ctx.version, cniBinDir: a['cni-bin-dir'], dpConfig: a['dp-config'], self }, skip);
       if (a.json) {
-        process.stdout.write(`${JSON.stringify({ version: ctx.version, root: host.root || '/', ...r }, null, 2)}\n`);
+        out(`${JSON.stringify({ version: ctx.version, root: host.root || '/', ...r }, null, 2)}\n`);
       } else {
-        process.stdout.write(renderReport(r, `dpdk-cni ${ctx.version} doctor: node readiness${host.root ? ` (simulated node at ${host.root})` : ''}\n`));
+        out(renderReport(r, `dpdk-cni ${ctx.version} doctor: node readiness${host.root ? ` (simulated node at ${host.root})` : ''}\n`));
       }
       ctx.setExitCode(CODE[r.status]);
     },
