@@ -104,6 +104,13 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
     problems.push(`${d.pci} is not a network device (PCI class ${d.pciClass ?? 'unknown'}); the host may depend on it`);
     todo.push(`check the address ("lspci -D -s ${d.pci}"; "dpdk-cni bind --status" lists the network devices)`);
   }
+  if (d.driver && !isUserspaceDriver(d.driver) && isNetworkClass(d.pciClass) && !d.netdev && d.vdpa.length === 0) {
+    // sysfs lists only the netdevs of the reader's network namespace: a NIC on its kernel driver
+    // without one has it elsewhere — usually in a pod, moved there by sriov-cni or host-device
+    // (dpdk-cni's own attachments have a marker, checked below)
+    problems.push(`${d.pci} is on the kernel driver ${d.driver} but has no netdev in this network namespace: another CNI plugin (sriov-cni, host-device) probably moved it into a pod, which would lose it (or the driver failed to create one)`);
+    todo.push(`find where it is ("dpdk-cni inspect ${d.pci}", "ip -all netns exec ip -br link") and delete that pod first`);
+  }
   if (d.netdev) {
     const u = netdevUsage(host, d.netdev);
     const why = hostUseReasons(d.netdev, u);

@@ -129,6 +129,27 @@ describe('a device a process has open', () => {
   });
 });
 
+describe('a netdev another CNI plugin moved into a pod', () => {
+  it('a VF on its kernel driver whose netdev is not in the host namespace (sriov-cni, host-device took it) is not rebound without --force', () => {
+    const n = new SimNode(dir.path);
+    n.iommu('dmar0');
+    n.driver('vfio-pci');
+    // VF 1 is on iavf, but sysfs shows no netdev in the host's namespace: it is in a pod's
+    const vfs = n.sriovPf(PF, { netdev: 'ens1f0', numVfs: 2, vfOpts: (i) => ({ driver: i === 1 ? 'iavf' : 'vfio-pci' }) });
+    const vf = vfs[1] as string;
+    for (const args of [['bind', vf, '--driver', 'vfio-pci'], ['unbind', vf], ['bind', vf, '--driver', 'vfio-pci', '--dry-run']]) {
+      const r = tool([...args, ...FAST], n.root);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(1);
+      expect(r.stderr).toContain(`${vf} is on the kernel driver iavf but has no netdev in this network namespace`);
+    }
+    expect(read(n.root, override(vf))).toBe('(null)\n');
+    expect(read(n.root, 'sys/bus/pci/drivers/iavf/unbind')).toBe('');
+    const f = tool(['bind', vf, '--driver', 'vfio-pci', '--force', ...FAST], n.root);
+    expect(f.stdout).toContain('--force: going ahead although');
+    expect(read(n.root, override(vf))).toBe('vfio-pci');
+  });
+});
+
 describe('pod-chosen names on the operator\'s terminal', () => {
   it('an interface name with terminal escape sequences (CNI_IFNAME comes from the pod) is printed escaped by doctor, inspect and bind', () => {
     const n = awsNode(dir.path);
