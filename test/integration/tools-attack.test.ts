@@ -247,6 +247,29 @@ describe('hostile arguments', () => {
   });
 });
 
+describe('doctor\'s own options and the installed plugin', () => {
+  it('a relative --cni-bin-dir or --dp-config is refused (it was glued to DPDK_CNI_ROOT: "/rootrelative/dir")', () => {
+    const n = awsNode(dir.path);
+    for (const opt of ['--cni-bin-dir', '--dp-config']) {
+      const r = tool(['doctor', opt, 'relative/dir'], n.root);
+      expect(r.code, opt).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`${opt} must be an absolute path`);
+    }
+  });
+
+  it('an installed plugin that hangs: doctor says it did not answer in time (not "exited 127")', () => {
+    const n = awsNode(dir.path);
+    mkdirSync(join(n.root, 'opt/cni/bin'), { recursive: true });
+    writeFileSync(join(n.root, 'opt/cni/bin/dpdk-cni'), '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+    const r = tool(['doctor', '--json', '--skip', 'nic,state,dp-config,vdpa'], n.root);
+    const c = r.json.checks.find((x: any) => x.id === 'cni-binary');
+    expect(c.status).toBe('fail');
+    expect(c.message).toContain('did not answer within 15 s');
+    expect(c.message).not.toContain('exited 127');
+  }, 40_000);
+});
+
 describe('a messy node: what dp-config --check and doctor read', () => {
   function bounded(args: string[], root: string, cwd?: string): ReturnType<typeof spawnSync> {
     return spawnSync(BIN, args, { env: { PATH: process.env.PATH, DPDK_CNI_ROOT: root }, encoding: 'utf8', timeout: 15_000, cwd });
