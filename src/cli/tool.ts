@@ -1,7 +1,9 @@
 import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import { seaInfo } from '../sea/chunk.js';
-import { repeatedOptions } from './args.js';
+import { rawArgvProblem, repeatedOptions } from './args.js';
+import { cut } from '../cni/quote.js';
+import { err, out } from './out.js';
 
 /** yargs refused the arguments (or a command failed outside its own error handling): exit 2. */
 class ArgsRejected extends Error {}
@@ -12,6 +14,11 @@ class ArgsRejected extends Error {}
  */
 export async function runTool(argv: string[], version: string): Promise<number> {
   let code = 0;
+  const problem = rawArgvProblem(argv);
+  if (problem) {
+    err(`dpdk-cni: ${problem}\nRun "dpdk-cni --help" for usage.\n`);
+    return 2;
+  }
   let y: Argv = yargs(argv)
     .scriptName('dpdk-cni')
     .usage(
@@ -24,13 +31,13 @@ export async function runTool(argv: string[], version: string): Promise<number> 
       'print the version (--verbose: JSON with the Node it runs on and, for the single executable, whether its code cache was accepted)',
       (a) => a.option('verbose', { type: 'boolean', default: false, describe: 'print JSON with build details' }),
       (a) => {
-        if (!a.verbose) return void process.stdout.write(`${version}\n`);
+        if (!a.verbose) return void out(`${version}\n`);
         const sea = seaInfo();
         const info = { version, node: process.version, arch: process.arch, singleExecutable: Boolean(process.getBuiltinModule('node:sea')?.isSea()), ...(sea ?? {}) };
-        process.stdout.write(`${JSON.stringify(info)}\n`);
+        out(`${JSON.stringify(info)}\n`);
       },
     );
-  for (const c of commands) y = c.register(y, { version, setExitCode: (n: number) => { code = n; } });
+  for (const c of commands) y = c.register(y, { version, argv, setExitCode: (n: number) => { code = n; } });
   try {
     await y
       .version(version)
@@ -47,7 +54,8 @@ export async function runTool(argv: string[], version: string): Promise<number> 
       .wrap(Math.min(110, process.stdout.columns || 100))
       .parseAsync();
   } catch (e) {
-    process.stderr.write(`dpdk-cni: ${(e as Error).message}\nRun "dpdk-cni --help" for usage.\n`);
+    // yargs echoes unknown arguments: a 100 KB one must not be echoed whole
+    err(`dpdk-cni: ${cut((e as Error).message, 1024)}\nRun "dpdk-cni --help" for usage.\n`);
     return 2;
   }
   return code;

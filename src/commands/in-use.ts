@@ -31,7 +31,8 @@ export function refusePodUse(host: Host, dev: PciDevice): void {
  * Host: a netdev with a global address, a route, a master or an upper device with addresses is
  * refused (111) unless the netconf says "allowInUse": true; then what it had is returned, to be
  * saved in the write-ahead state so DEL can put it back. `links` is the `ip -j -d addr show`
- * dump ADD reads anyway; this adds one `ip -j route show table all dev X`.
+ * dump ADD reads anyway; this adds one `ip -j route show table all` (its routes through X,
+ * multipath ones included).
  */
 export function hostUseForAdd(host: Host, pci: string, ifname: string, links: readonly unknown[], allow: boolean): HostUse | undefined {
   const u = netdevUsage(host, ifname, links);

@@ -180,6 +180,19 @@ export function hostUseCommands(name: string, use: NonNullable<NetdevState['host
 
 function hostRouteCmd(r: HostRoute, dev: string): string[] {
   const c = ['route', 'replace', r.dst === 'default' ? (r.family === 6 ? '::/0' : '0.0.0.0/0') : r.dst];
+  if (r.nexthops) {
+    // a multipath route: the kernel dropped it whole when this netdev left; put every nexthop back
+    if (r.metric !== undefined) c.push('metric', String(r.metric));
+    if (r.table) c.push('table', r.table);
+    if (r.protocol) c.push('proto', r.protocol);
+    for (const n of r.nexthops) {
+      c.push('nexthop');
+      if (n.gateway) c.push('via', n.gateway);
+      c.push('dev', n.dev);
+      if (n.weight !== undefined) c.push('weight', String(n.weight));
+    }
+    return c;
+  }
   if (r.gateway) c.push('via', r.gateway);
   c.push('dev', dev);
   if (r.metric !== undefined) c.push('metric', String(r.metric));

@@ -1,4 +1,5 @@
 import { isBdf } from '../device/pci.js';
+import { quote } from '../cni/quote.js';
 import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../state/last-known.js';
 import { loadMarker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
@@ -6,7 +7,9 @@ import { isLiveNetns } from '../sys/netns.js';
 import type { AttrWriter } from './attr-writer.js';
 import { failed, refused } from './errors.js';
 import { iommuState, vfioGroupNode } from './iommu.js';
-import { hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons } from './netdev-usage.js';
+import { holdersOf, holdersText } from './open-files.js';
+import { pciDir } from '../device/sysfs.js';
+import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from './netdev-usage.js';
 import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from './pci-scan.js';
 
 /**
@@ -56,7 +59,7 @@ const DRIVER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 export function parseTarget(raw: string): Target {
   if (raw === 'kernel') return { kind: 'kernel' };
   if (!DRIVER_RE.test(raw)) {
-    throw failed(`invalid driver name ${JSON.stringify(raw)}: a driver name is letters, digits, "_", "-" or "." (e.g. vfio-pci, igb_uio, uio_pci_generic, ice), or "kernel" for the device's own kernel driver`);
+    throw failed(`invalid driver name ${quote(raw)}: a driver name is letters, digits, "_", "-" or "." (e.g. vfio-pci, igb_uio, uio_pci_generic, ice), or "kernel" for the device's own kernel driver`);
   }
   return { kind: 'driver', name: raw };
 }
@@ -67,7 +70,7 @@ export function targetText(t: Target): string {
 
 export function checkAddress(raw: string): string {
   if (!isBdf(raw)) {
-    throw failed(`${JSON.stringify(raw)} is not a PCI address: use the full form dddd:bb:dd.f, e.g. 0000:00:06.0 (see "dpdk-cni bind --status" or "lspci -D")`);
+    throw failed(`${quote(raw)} is not a PCI address: use the full form dddd:bb:dd.f, e.g. 0000:00:06.0 (see "dpdk-cni bind --status" or "lspci -D")`);
   }
   return raw.toLowerCase();
 }
@@ -101,6 +104,13 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
     problems.push(`${d.pci} is not a network device (PCI class ${d.pciClass ?? 'unknown'}); the host may depend on it`);
     todo.push(`check the address ("lspci -D -s ${d.pci}"; "dpdk-cni bind --status" lists the network devices)`);
   }
+  if (d.driver && !isUserspaceDriver(d.driver) && isNetworkClass(d.pciClass) && !d.netdev && d.vdpa.length === 0) {
+    // sysfs lists only the netdevs of the reader's network namespace: a NIC on its kernel driver
+    // without one has it elsewhere — usually in a pod, moved there by sriov-cni or host-device
+    // (dpdk-cni's own attachments have a marker, checked below)
+    problems.push(`${d.pci} is on the kernel driver ${d.driver} but has no netdev in this network namespace: another CNI plugin (sriov-cni, host-device) probably moved it into a pod, which would lose it (or the driver failed to create one)`);
+    todo.push(`find where it is ("dpdk-cni inspect ${d.pci}", "ip -all netns exec ip -br link") and delete that pod first`);
+  }
   if (d.netdev) {
     const u = netdevUsage(host, d.netdev);
     const why = hostUseReasons(d.netdev, u);
@@ -109,8 +119,21 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
       todo.push(`take ${d.netdev} out of the host's use (its addresses, routes, master, upper devices)`);
     } else if (!u.present) notes.push(`netdev ${d.netdev} is not in this network namespace; its use was not checked`);
   }
-  // rebinding or unbinding a PF destroys its VFs, also those in pods
-  if (numVfs(host, d.pci) > 0) problems.push(...vfUseReasons(d.pci, vfsInUse(host, d.pci)).map((r) => `${r}; rebinding the PF destroys them`));
+  // rebinding or unbinding a PF destroys its VFs, also those in pods and those the host uses
+  if (numVfs(host, d.pci) > 0) {
+    const vfProblems = [...vfUseReasons(d.pci, vfsInUse(host, d.pci)), ...vfHostUseReasons(d.pci, vfsUsedByHost(host, d.pci))];
+    problems.push(...vfProblems.map((r) => `${r}; rebinding the PF destroys them`));
+    if (vfProblems.length > 0) todo.push('move those VFs\' users away first');
+  }
+  // a userspace driver's char device held open (a DPDK app, a VM): the unbind would wait for it to let go
+  const nodes = userspaceNodes(host, d);
+  if (nodes.length > 0) {
+    const holders = holdersOf(host, nodes);
+    if (holders.length > 0) {
+      problems.push(`${holdersText(holders)}: a DPDK application or VM is using it (the kernel's unbind waits until it lets go)`);
+      todo.push('stop that process (or the pod or VM it belongs to) first');
+    }
+  }
   const m = loadMarker(host, d.pci);
   if (m) {
     if (isLiveNetns(m.netns)) {
@@ -125,6 +148,13 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
   }
   const what = todo.join('; ');
   throw refused(`refusing to rebind ${d.pci}: ${problems.join('; ')}. ${what.charAt(0).toUpperCase()}${what.slice(1)}, or pass --force`);
+}
+
+/** The char devices through which userspace drives the device: /dev/vfio/<group> (vfio-pci), /dev/uioN (uio drivers). */
+function userspaceNodes(host: Host, d: NodeDevice): string[] {
+  if (d.driver === 'vfio-pci' && d.iommuGroup) return [vfioGroupNode(host, d.iommuGroup)];
+  if (d.driver && isUserspaceDriver(d.driver)) return host.fs.readdir(`${pciDir(host, d.pci)}/uio`).filter((u) => /^uio\d+$/.test(u)).map((u) => `/dev/${u}`);
+  return [];
 }
 
 function driverDir(host: Host, name: string): string {
@@ -239,11 +269,13 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
     }
     plan.done.push(lastKnownText(host, plan.lastKnown, 'recorded'));
   }
+  const overridePath = `/sys/bus/pci/devices/${pci}/driver_override`;
   for (const w of plan.writes) {
     try {
       writer.write(host.p(w.path), w.value);
     } catch (e) {
-      throw failed(`writing ${JSON.stringify(w.value.trim())} to ${w.path} failed: ${(e as Error).message}. Check "dmesg | tail" for the kernel's reason`);
+      const msg = `writing ${JSON.stringify(w.value.trim())} to ${w.path} failed: ${(e as Error).message}. Check "dmesg | tail" for the kernel's reason`;
+      throw failed(`${msg}${undoOverride(host, writer, plan, overridePath)}`);
     }
     plan.done.push(writeText(w, 'wrote'));
   }
@@ -266,6 +298,27 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
       ? kernelHint(host, pci)
       : '. Check "dmesg | tail" for the driver\'s probe error';
   throw failed(`after the sysfs writes, ${pci} is ${now}, not ${targetText(target)}, within ${timeoutMs} ms${why}`);
+}
+
+/**
+ * A write failed before the device left its driver (the unbind, or the probe after it): a
+ * driver_override already written would make the device jump to the new driver at its next probe
+ * (a driver reload, a rescan) long after this command reported failure. Put it back as it was.
+ * Returns what to add to the error message.
+ */
+function undoOverride(host: Host, writer: AttrWriter, plan: BindPlan, overridePath: string): string {
+  const wrote = plan.done.includes(writeText(plan.writes.find((w) => w.path === overridePath) ?? { path: '', value: '' }, 'wrote'));
+  if (!wrote) return '';
+  const left = plan.writes.find((w) => w.path.endsWith('/unbind'));
+  if (left && plan.done.includes(writeText(left, 'wrote'))) return ''; // it left its driver: the override is what binds it now
+  const prev = plan.before.override ?? '\n';
+  try {
+    writer.write(host.p(overridePath), prev);
+    plan.done.push(writeText({ path: overridePath, value: prev }, 'wrote'));
+    return `; driver_override was put back to ${plan.before.override ? JSON.stringify(plan.before.override) : 'none'}, the device is as it was`;
+  } catch (e) {
+    return `; putting driver_override back failed too (${(e as Error).message}): clear it with "echo > ${overridePath}"`;
+  }
 }
 
 export function writeText(w: SysWrite, verb: string): string {

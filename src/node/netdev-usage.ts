@@ -1,5 +1,5 @@
 import { ipJson } from '../net/iproute.js';
-import { linkBase, pciDir, readInt } from '../device/sysfs.js';
+import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
 import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns } from '../sys/netns.js';
@@ -9,7 +9,7 @@ import { isLiveNetns } from '../sys/netns.js';
  * `inspect`, `doctor` (through `dp-config --check`) and `dp-config` apply. The judging is pure
  * (facts in, reasons out); the facts are read with one `ip -j -d addr show` (every link with its
  * addresses, master and lower device: ADD reads that dump anyway) and one
- * `ip -j route show table all dev X` (both families), and from sysfs and the allocation markers.
+ * `ip -j route show table all` (both families; the routes through X, multipath ones included), and from sysfs and the allocation markers.
  *
  * A netdev is used by the host when it has an address that is not link-local (the kernel gives
  * every interface that is up an fe80:: address: that does not count), a route through it (other
@@ -30,6 +30,14 @@ export interface HostRoute {
   scope?: string;
   prefsrc?: string;
   family: 4 | 6;
+  /** a multipath (ECMP) route: every nexthop, this netdev's among them (the kernel drops the whole route when one nexthop's device leaves) */
+  nexthops?: HostNexthop[];
+}
+
+export interface HostNexthop {
+  dev: string;
+  gateway?: string;
+  weight?: number;
 }
 
 export interface UpperUse {
@@ -79,10 +87,13 @@ export function parseRoute(r: unknown): HostRoute | undefined {
   if (type && type !== 'unicast') return undefined; // local, broadcast, multicast, anycast, ...
   if (r.table === 'local') return undefined;
   const gateway = str(r.gateway);
-  const family: 4 | 6 = dst.includes(':') || gateway?.includes(':') || (dst === 'default' && r.pref !== undefined) ? 6 : 4;
+  const nexthops = Array.isArray(r.nexthops) ? r.nexthops.filter(isObj).flatMap(parseNexthop) : undefined;
+  const v6 = dst.includes(':') || gateway?.includes(':') || nexthops?.some((n) => n.gateway?.includes(':')) || (dst === 'default' && r.pref !== undefined);
+  const family: 4 | 6 = v6 ? 6 : 4;
   if (family === 6 && (/^fe80:/i.test(dst) || /^ff00:/i.test(dst) || dst === 'multicast')) return undefined;
   const route: HostRoute = { dst, family };
   if (gateway) route.gateway = gateway;
+  if (nexthops && nexthops.length > 0) route.nexthops = nexthops;
   if (typeof r.metric === 'number') route.metric = r.metric;
   const table = r.table === undefined ? undefined : String(r.table);
   if (table && table !== 'main') route.table = table;
@@ -95,9 +106,27 @@ export function parseRoute(r: unknown): HostRoute | undefined {
   return route;
 }
 
+function parseNexthop(n: Obj): HostNexthop[] {
+  const dev = str(n.dev);
+  if (!dev) return [];
+  const h: HostNexthop = { dev };
+  const gw = str(n.gateway);
+  if (gw) h.gateway = gw;
+  if (typeof n.weight === 'number') h.weight = n.weight;
+  return [h];
+}
+
+/**
+ * The routes of an `ip -j route show table all` dump that go through `ifname`: its own (`dev`)
+ * and the multipath ones with a nexthop on it, which `ip route show dev X` does not list. Pure.
+ */
+export function routesThrough(ifname: string, routes: readonly unknown[]): unknown[] {
+  return routes.filter((r) => isObj(r) && (r.dev === ifname || (Array.isArray(r.nexthops) && r.nexthops.some((n) => isObj(n) && n.dev === ifname))));
+}
+
 /**
  * The facts about `ifname` from an `ip -j -d addr show` dump of the whole namespace and an
- * `ip -j route show table all dev <ifname>` list. Pure.
+ * `ip -j route show table all` list filtered by routesThrough(). Pure.
  */
 export function parseUsage(ifname: string, links: readonly unknown[], routes: readonly unknown[] | undefined): NetdevUsage {
   const link = links.filter(isObj).find((l) => l.ifname === ifname);
@@ -130,7 +159,7 @@ export function parseUsage(ifname: string, links: readonly unknown[], routes: re
 }
 
 export function routeText(r: HostRoute): string {
-  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.table ? ` table ${r.table}` : ''}`;
+  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.table ? ` table ${r.table}` : ''}${r.nexthops ? ' (multipath)' : ''}`;
 }
 
 /** Why the host uses `ifname`, one reason per kind of use; empty when it does not. Pure. */
@@ -159,7 +188,8 @@ export function inUse(u: NetdevUsage, ifname = ''): boolean {
 export function netdevUsage(host: Host, ifname: string, links?: readonly unknown[]): NetdevUsage {
   const dump = links ?? ipJson(host, ['-d', 'addr', 'show']) ?? [];
   if (!dump.some((l) => isObj(l) && l.ifname === ifname)) return parseUsage(ifname, [], undefined);
-  return parseUsage(ifname, dump, ipJson(host, ['route', 'show', 'table', 'all', 'dev', ifname]));
+  const routes = ipJson(host, ['route', 'show', 'table', 'all']);
+  return parseUsage(ifname, dump, routes && routesThrough(ifname, routes));
 }
 
 /** What a DEL puts back for a netdev the host was using (ADD with "allowInUse"). */
@@ -197,6 +227,43 @@ export function vfsInUse(host: Host, pfPci: string): VfUse[] {
     if (marker && isLiveNetns(marker.netns)) out.push({ index: Number(m[1]), pci: vf, marker });
   }
   return out.sort((a, b) => a.index - b.index);
+}
+
+/** A VF of a PF whose netdev the host uses (addresses, routes, master, uppers). */
+export interface VfHostUse {
+  index: number;
+  pci: string;
+  netdev: string;
+  reasons: string[];
+}
+
+/**
+ * VFs of `pfPci` whose netdev the host uses: rebinding or unbinding the PF destroys every VF, so
+ * a VF carrying the host's addresses, routes or a bridge port would vanish with it.
+ */
+export function vfsUsedByHost(host: Host, pfPci: string): VfHostUse[] {
+  const dir = pciDir(host, pfPci);
+  const out: VfHostUse[] = [];
+  let dump: unknown[] | undefined;
+  for (const e of host.fs.readdir(dir)) {
+    const m = /^virtfn(\d+)$/.exec(e);
+    if (!m) continue;
+    const vf = linkBase(host, `${dir}/${e}`);
+    if (!vf) continue;
+    for (const nd of netdevsIn(host, pciDir(host, vf))) {
+      dump ??= ipJson(host, ['-d', 'addr', 'show']) ?? [];
+      const reasons = hostUseReasons(nd, netdevUsage(host, nd, dump));
+      if (reasons.length > 0) out.push({ index: Number(m[1]), pci: vf, netdev: nd, reasons });
+    }
+  }
+  return out.sort((a, b) => a.index - b.index);
+}
+
+/** Why a PF's VFs used by the host make rebinding it harmful; empty when none is. Pure. */
+export function vfHostUseReasons(pfPci: string, vfs: readonly VfHostUse[]): string[] {
+  if (vfs.length === 0) return [];
+  const list = vfs.map((v) => `VF ${v.index} (${v.pci}) netdev ${v.netdev} is used by the host: ${v.reasons.join('; ')}`);
+  return [`SR-IOV PF ${pfPci} has VFs the host uses: ${list.join('; ')}`];
 }
 
 /** Number of VFs enabled on a PF (sriov_numvfs); 0 for anything else. */

@@ -17,6 +17,13 @@ export interface Fs {
   rename(from: string, to: string): void;
   /** Milliseconds since the file was last modified (Infinity when it does not exist). */
   ageMs(p: string): number;
+  /**
+   * A configuration file an operator points a tool at (symlinks followed: a ConfigMap mount is a
+   * chain of them): undefined when missing; a problem when it is not a regular file or is larger
+   * than `maxBytes`. Opened without blocking (a FIFO would hang the read) and checked on the
+   * descriptor, so /dev/zero or a FIFO is refused instead of read without end.
+   */
+  readRegular(p: string, maxBytes: number): { text: string } | { problem: string } | undefined;
 }
 
 function errno(e: unknown): string | undefined {
@@ -46,7 +53,36 @@ function unlinkQuiet(p: string): void {
   }
 }
 
+function readRegular(p: string, maxBytes: number): { text: string } | { problem: string } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (e) {
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
+    return { problem: `cannot be opened (${errno(e) ?? (e as Error).message})` };
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return { problem: 'is not a regular file (a FIFO, device, socket or directory): not read' };
+    if (st.size > maxBytes) return { problem: `is larger than ${maxBytes / 1048576} MiB (${st.size} bytes): not read` };
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    for (;;) {
+      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > maxBytes) return { problem: `is larger than ${maxBytes / 1048576} MiB: not read` };
+    }
+    return { text: buf.subarray(0, n).toString('utf8') };
+  } catch (e) {
+    return { problem: `cannot be read (${errno(e) ?? (e as Error).message})` };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export const realFs: Fs = {
+  readRegular,
   readText(p) {
     try {
       return fs.readFileSync(p, 'utf8');

@@ -9,6 +9,7 @@ import { exitCodeOf, failed } from '../../node/errors.js';
 import { nodeStatus, renderStatus } from '../../node/status.js';
 import { seconds } from '../args.js';
 import type { ToolContext } from './index.js';
+import { err, out as print } from '../out.js';
 
 /**
  * `dpdk-cni bind <pci...> --driver D`, `dpdk-cni bind --status`, `dpdk-cni unbind <pci...>`.
@@ -61,7 +62,7 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
     pcis = opts.pcis.map(checkAddress);
     if (pcis.length === 0) throw failed('name at least one PCI address (or use --status)');
   } catch (e) {
-    process.stderr.write(`dpdk-cni: ${(e as Error).message}\n`);
+    err(`dpdk-cni: ${(e as Error).message}\n`);
     ctx.setExitCode(2);
     return;
   }
@@ -99,39 +100,39 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
         const e = refusals.get(pci);
         if (e === undefined) {
           results.push({ pci, status: 'skipped', reason: 'another device was refused or busy; nothing was changed' });
-          if (!opts.json) process.stderr.write(`dpdk-cni: ${pci}: not changed: another device was refused or busy\n`);
+          if (!opts.json) err(`dpdk-cni: ${pci}: not changed: another device was refused or busy\n`);
           continue;
         }
         const code = exitCodeOf(e);
         worst = Math.max(worst, code);
         const status = code === 1 ? 'refused' : 'failed';
         results.push({ pci, status, error: (e as Error).message });
-        process.stderr.write(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
+        err(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
       }
-      if (pcis.length > 1) process.stderr.write('dpdk-cni: no device was changed\n');
+      if (pcis.length > 1) err('dpdk-cni: no device was changed\n');
     } else {
       for (const pci of pcis) {
         const plan = plans.get(pci) as BindPlan;
         try {
           const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, sysfsWriter, plan, opts.timeoutMs);
           results.push({ ...out, status: out.unchanged ? 'unchanged' : opts.dryRun ? 'planned' : 'changed' });
-          if (!opts.json) process.stdout.write(show(host, out, opts.dryRun));
+          if (!opts.json) print(show(host, out, opts.dryRun));
         } catch (e) {
           const code = exitCodeOf(e);
           worst = Math.max(worst, code);
           const status = code === 1 ? 'refused' : 'failed';
           results.push({ pci, status, error: (e as Error).message, done: plan.done, notes: plan.notes });
           if (!opts.json && (plan.done.length > 0 || plan.notes.length > 0)) {
-            process.stdout.write(`${pci}: ${devText(plan.before)} -> ${targetText(plan.target)}\n${[...plan.done, ...plan.notes.map((n) => `note: ${n}`)].map((l) => `  ${l}\n`).join('')}`);
+            print(`${pci}: ${devText(plan.before)} -> ${targetText(plan.target)}\n${[...plan.done, ...plan.notes.map((n) => `note: ${n}`)].map((l) => `  ${l}\n`).join('')}`);
           }
-          process.stderr.write(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
+          err(`dpdk-cni: ${pci}: ${status}: ${(e as Error).message}\n`);
         }
       }
     }
   } finally {
     for (const l of locks) l.release();
   }
-  if (opts.json) process.stdout.write(`${JSON.stringify({ devices: results }, null, 2)}\n`);
+  if (opts.json) print(`${JSON.stringify({ devices: results }, null, 2)}\n`);
   ctx.setExitCode(worst);
 }
 
@@ -162,7 +163,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
           .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel to bind the device' })
-          .check((a) => seconds('timeout', a.timeout))
+          .check((a) => seconds('timeout', a.timeout, ctx.argv))
           .example('$0 bind 0000:00:06.0 --driver vfio-pci', 'hand a NIC to DPDK')
           .example('$0 bind 0000:00:06.0 --driver kernel', 'give it back to its kernel driver')
           .example('$0 bind --status', 'list network devices by driver'),
@@ -170,16 +171,16 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         const host = makeHost(process.env);
         if (a.status) {
           if ((a.pci ?? []).length > 0 || a.driver) {
-            process.stderr.write('dpdk-cni: --status takes no PCI addresses and no --driver\n');
+            err('dpdk-cni: --status takes no PCI addresses and no --driver\n');
             ctx.setExitCode(2);
             return;
           }
           const s = nodeStatus(host);
-          process.stdout.write(a.json ? `${JSON.stringify(s, null, 2)}\n` : renderStatus(s));
+          print(a.json ? `${JSON.stringify(s, null, 2)}\n` : renderStatus(s));
           return;
         }
         if (!a.driver) {
-          process.stderr.write('dpdk-cni: bind needs --driver (vfio-pci, igb_uio, uio_pci_generic, a kernel driver name, or "kernel"), or --status\n');
+          err('dpdk-cni: bind needs --driver (vfio-pci, igb_uio, uio_pci_generic, a kernel driver name, or "kernel"), or --status\n');
           ctx.setExitCode(2);
           return;
         }
@@ -187,7 +188,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         try {
           target = parseTarget(a.driver);
         } catch (e) {
-          process.stderr.write(`dpdk-cni: ${(e as Error).message}\n`);
+          err(`dpdk-cni: ${(e as Error).message}\n`);
           ctx.setExitCode(2);
           return;
         }
@@ -204,7 +205,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           .option('dry-run', { type: 'boolean', default: false, describe: 'print what would be done, change nothing' })
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
           .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the kernel' })
-          .check((a) => seconds('timeout', a.timeout)),
+          .check((a) => seconds('timeout', a.timeout, ctx.argv)),
       async (a) => {
         await run({ pcis: (a.pci ?? []).map(String), target: { kind: 'none' }, force: a.force, dryRun: a['dry-run'], json: a.json, timeoutMs: timeoutMs(a.timeout) }, ctx);
       },

@@ -4,6 +4,8 @@ import { CHECK_KINDS, renderReport, runDoctor } from '../../node/doctor/run.js';
 import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
 import { selfFile } from './install.js';
 import type { ToolContext } from './index.js';
+import { err, out } from '../out.js';
+import { quote } from '../../cni/quote.js';
 
 /** `dpdk-cni doctor [--json]`: is this node ready for DPDK pods? Exit 0 pass, 1 warn, 2 fail. */
 const CODE = { pass: 0, warn: 1, fail: 2 } as const;
@@ -17,13 +19,18 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' })
         .option('skip', { type: 'string', array: true, describe: `check kinds to leave out: ${CHECK_KINDS.join(', ')}` })
         .option('cni-bin-dir', { type: 'string', default: '/opt/cni/bin', describe: 'where the runtime finds CNI plugins' })
-        .option('dp-config', { type: 'string', default: DEFAULT_CONFIG, describe: 'the SR-IOV device plugin config to check, if present' }),
+        .option('dp-config', { type: 'string', default: DEFAULT_CONFIG, describe: 'the SR-IOV device plugin config to check, if present' })
+        // node paths (under DPDK_CNI_ROOT on a simulated node): a relative one has no meaning there
+        .check((a) => {
+          const rel = (['cni-bin-dir', 'dp-config'] as const).filter((k) => typeof a[k] === 'string' && !(a[k] as string).startsWith('/'));
+          return rel.length === 0 ? true : rel.map((k) => `--${k} must be an absolute path (a node path), got ${quote(a[k])}`).join('; ');
+        }),
     (a) => {
       const host = makeHost(process.env);
       const skip = new Set((a.skip ?? []).flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean));
       const unknown = [...skip].filter((s) => !CHECK_KINDS.includes(s));
       if (unknown.length > 0) {
-        process.stderr.write(`dpdk-cni: --skip ${unknown.join(', ')}: unknown check (known: ${CHECK_KINDS.join(', ')})\n`);
+        err(`dpdk-cni: --skip ${unknown.join(', ')}: unknown check (known: ${CHECK_KINDS.join(', ')})\n`);
         ctx.setExitCode(2);
         return;
       }
@@ -35,9 +42,9 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       }
       const r = runDoctor(host, { version: ctx.version, cniBinDir: a['cni-bin-dir'], dpConfig: a['dp-config'], self }, skip);
       if (a.json) {
-        process.stdout.write(`${JSON.stringify({ version: ctx.version, root: host.root || '/', ...r }, null, 2)}\n`);
+        out(`${JSON.stringify({ version: ctx.version, root: host.root || '/', ...r }, null, 2)}\n`);
       } else {
-        process.stdout.write(renderReport(r, `dpdk-cni ${ctx.version} doctor: node readiness${host.root ? ` (simulated node at ${host.root})` : ''}\n`));
+        out(renderReport(r, `dpdk-cni ${ctx.version} doctor: node readiness${host.root ? ` (simulated node at ${host.root})` : ''}\n`));
       }
       ctx.setExitCode(CODE[r.status]);
     },

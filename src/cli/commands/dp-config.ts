@@ -4,9 +4,10 @@ import { makeHost } from '../../sys/host.js';
 import { checkConfig, parseConfig, worst, type Finding } from '../../node/dpconfig/check.js';
 import { generate, writeConfig, writePathProblem } from '../../node/dpconfig/generate.js';
 import { parseResourceArg } from '../../node/dpconfig/selector.js';
-import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
+import { DEFAULT_CONFIG, MAX_CONFIG_BYTES } from '../../node/dpconfig/types.js';
 import { exitCodeOf } from '../../node/errors.js';
 import type { ToolContext } from './index.js';
+import { err, out } from '../out.js';
 
 /**
  * `dpdk-cni dp-config --resource <prefix>/<name>=<selector> ... [--write [path]]` and
@@ -49,15 +50,16 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           // an absolute path is a node path (under DPDK_CNI_ROOT); a relative one is a file here
           // (e.g. a ConfigMap's config.json saved with kubectl), read as given
           const file = a.config.startsWith('/') ? host.p(a.config) : resolve(a.config);
-          const text = host.fs.readText(file);
+          const read = host.fs.readRegular(file, MAX_CONFIG_BYTES);
           let fs: Finding[];
-          if (text === undefined) fs = [{ level: 'fail', message: `${a.config} does not exist`, fix: 'generate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write' }];
+          if (read === undefined) fs = [{ level: 'fail', message: `${a.config} does not exist`, fix: 'generate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write' }];
+          else if ('problem' in read) fs = [{ level: 'fail', message: `${a.config} ${read.problem}` }];
           else {
-            const p = parseConfig(text);
+            const p = parseConfig(read.text);
             fs = p.config ? checkConfig(host, p.config) : [{ level: 'fail', message: `${a.config}: ${p.error}` }];
           }
           const w = worst(fs);
-          process.stdout.write(a.json ? `${JSON.stringify({ config: a.config, status: w, findings: fs }, null, 2)}\n` : `${a.config}\n${renderFindings(fs)}`);
+          out(a.json ? `${JSON.stringify({ config: a.config, status: w, findings: fs }, null, 2)}\n` : `${a.config}\n${renderFindings(fs)}`);
           ctx.setExitCode(LEVEL_CODE[w]);
           return;
         }
@@ -67,21 +69,21 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         const w = worst(g.findings);
         const summary = renderFindings(g.findings);
         if (w === 'fail' && !a['allow-empty']) {
-          process.stderr.write(`${summary}dpdk-cni: not writing a config that would not work on this node (--allow-empty overrides)\n`);
+          err(`${summary}dpdk-cni: not writing a config that would not work on this node (--allow-empty overrides)\n`);
           ctx.setExitCode(2);
           return;
         }
         if (a.write !== undefined) {
           const dest = a.write === '' ? DEFAULT_CONFIG : a.write;
           const w = writeConfig(host, dest, g.text);
-          process.stdout.write(`${summary}wrote ${w.path}: ${w.replaced}\nthe device plugin reads its config only at start: put this file into its ConfigMap (config.json) and restart its pods\n`);
+          out(`${summary}wrote ${w.path}: ${w.replaced}\nthe device plugin reads its config only at start: put this file into its ConfigMap (config.json) and restart its pods\n`);
         } else {
-          process.stderr.write(summary);
-          process.stdout.write(g.text);
+          err(summary);
+          out(g.text);
         }
         ctx.setExitCode(w === 'fail' ? 1 : LEVEL_CODE[w]);
       } catch (e) {
-        process.stderr.write(`dpdk-cni: ${(e as Error).message}\n`);
+        err(`dpdk-cni: ${(e as Error).message}\n`);
         ctx.setExitCode(exitCodeOf(e));
       }
     },

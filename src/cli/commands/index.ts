@@ -7,6 +7,8 @@ import { install } from './install.js';
 
 export interface ToolContext {
   version: string;
+  /** the command line as typed (for checks yargs cannot make on its parsed values) */
+  argv: readonly string[];
   /** exit code of the process (0 ok, 1 warn, 2 fail — each tool documents its own) */
   setExitCode(code: number): void;
 }

@@ -4,6 +4,7 @@ import { checkAddress } from '../../node/bind.js';
 import { exitCodeOf } from '../../node/errors.js';
 import { inspect, type InspectReport } from '../../node/inspect.js';
 import type { ToolContext } from './index.js';
+import { err, out } from '../out.js';
 
 /**
  * `dpdk-cni inspect <pci> [--json]`: what the plugin sees at that address and what ADD would do.
@@ -64,10 +65,10 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       const host = makeHost(process.env);
       try {
         const r = inspect(host, checkAddress(String(a.pci)));
-        process.stdout.write(a.json ? `${JSON.stringify(r, null, 2)}\n` : render(r));
+        out(a.json ? `${JSON.stringify(r, null, 2)}\n` : render(r));
         ctx.setExitCode(r.plugin.refusal ? 1 : 0);
       } catch (e) {
-        process.stderr.write(`dpdk-cni: ${(e as Error).message}\n`);
+        err(`dpdk-cni: ${(e as Error).message}\n`);
         ctx.setExitCode(exitCodeOf(e) === 1 ? 1 : 2);
       }
     },

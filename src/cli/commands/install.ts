@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { untrustedDir } from '../../ipam/ipam.js';
 import type { ToolCommand, ToolContext } from './index.js';
+import { err, out as print } from '../out.js';
 
 /**
  * `dpdk-cni install`: copy this very executable into the node's CNI bin directory (the DaemonSet
@@ -170,7 +171,7 @@ async function sleepUntilSignal(log: (msg: string, extra?: Record<string, unknow
 }
 
 async function run(args: { target: string; name: string; sleep: boolean; check: boolean }, ctx: ToolContext): Promise<void> {
-  const out = (line: string) => process.stdout.write(`dpdk-cni install: ${line}\n`);
+  const out = (line: string) => print(`dpdk-cni install: ${line}\n`);
   let src: string;
   try {
     src = selfFile();
@@ -186,7 +187,7 @@ async function run(args: { target: string; name: string; sleep: boolean; check: 
     const what = r.outcome === 'up-to-date' ? `${r.dest} is up to date (byte-identical, ${mb(size)}), left alone` : `${r.outcome} ${r.dest} (${mb(size)}, version ${ctx.version}) from ${src}`;
     out(what);
   } catch (e) {
-    process.stderr.write(`dpdk-cni install: ${(e as Error).message}\n`);
+    err(`dpdk-cni install: ${(e as Error).message}\n`);
     ctx.setExitCode(2);
     return;
   }

@@ -3,6 +3,7 @@ import { isLiveNetns } from '../../sys/netns.js';
 import { attachmentFile, loadMarker, loadState, readMarker, scanStates, STATE_DIR } from '../../state/store.js';
 import { lastKnown } from '../../state/last-known.js';
 import { checkConfig, parseConfig } from '../dpconfig/check.js';
+import { MAX_CONFIG_BYTES } from '../dpconfig/types.js';
 import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 
 /** The installed plugin, the device plugin config, and dpdk-cni's own state. */
@@ -11,6 +12,11 @@ import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 export function shq(s: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/** How long the installed plugin may take to answer --version or CNI_COMMAND=VERSION. */
+const RUN_MS = 15_000;
+/** execSync reports a program it had to kill after its timeout as code 127 with spawnSync's ETIMEDOUT. */
+const timedOut = (r: { code: number; stderr: string }): boolean => r.code === 127 && /\bETIMEDOUT\b/.test(r.stderr);
 
 /** Where CNI plugins live on common distributions: the IPAM plugin a stale attachment needs is in one of them. */
 const CNI_DIRS = ['/opt/cni/bin', '/usr/lib/cni', '/usr/libexec/cni'];
@@ -28,12 +34,14 @@ export function binaryCheck(host: Host, o: DoctorOptions): Check[] {
   const install = `install the DaemonSet, or copy this executable: install -D -m 0755 ${shq(o.self)} ${shq(bin)}`;
   if (!host.fs.exists(bin)) return [fail('cni-binary', `${logical} is not installed: the runtime cannot run the plugin`, install)];
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
-  const v = host.exec(bin, ['--version'], { env, timeoutMs: 15_000 });
+  const v = host.exec(bin, ['--version'], { env, timeoutMs: RUN_MS });
   const version = v.stdout.trim().split('\n').pop() ?? '';
+  if (timedOut(v)) return [fail('cni-binary', `${logical} does not run: "${logical} --version" did not answer within ${RUN_MS / 1000} s (it was killed)`, install)];
   if (v.code !== 0 || !/^\d+\.\d+\.\d+/.test(version)) {
     return [fail('cni-binary', `${logical} does not run: "${logical} --version" exited ${v.code}: ${(v.stderr || v.stdout).trim().split('\n')[0] ?? ''}`, install)];
   }
-  const c = host.exec(bin, [], { env: { ...env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.1.0"}', timeoutMs: 15_000 });
+  const c = host.exec(bin, [], { env: { ...env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.1.0"}', timeoutMs: RUN_MS });
+  if (timedOut(c)) return [fail('cni-binary', `${logical} ${version} does not answer CNI_COMMAND=VERSION within ${RUN_MS / 1000} s (it was killed)`, install)];
   let spec: string[] = [];
   try {
     spec = (JSON.parse(c.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];
@@ -51,9 +59,10 @@ export function binaryCheck(host: Host, o: DoctorOptions): Check[] {
 }
 
 export function dpConfigCheck(host: Host, o: DoctorOptions): Check[] {
-  const text = host.fs.readText(host.p(o.dpConfig));
-  if (text === undefined) return [pass('dp-config', `no ${o.dpConfig} on the node (the device plugin may read its ConfigMap instead; check it with "dpdk-cni dp-config --check --config FILE")`)];
-  const p = parseConfig(text);
+  const read = host.fs.readRegular(host.p(o.dpConfig), MAX_CONFIG_BYTES);
+  if (read === undefined) return [pass('dp-config', `no ${o.dpConfig} on the node (the device plugin may read its ConfigMap instead; check it with "dpdk-cni dp-config --check --config FILE")`)];
+  if ('problem' in read) return [fail('dp-config', `${o.dpConfig} ${read.problem}`, 'put the device plugin config there as a regular file: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write')];
+  const p = parseConfig(read.text);
   if (!p.config) return [fail('dp-config', `${o.dpConfig}: ${p.error}`, 'regenerate it: dpdk-cni dp-config --resource <prefix>/<name>=<selector> --write')];
   return checkConfig(host, p.config).map((f) => {
     const c: Check = { id: f.resource ? `dp-config:${f.resource}` : 'dp-config', status: f.level, message: `${o.dpConfig}: ${f.message}` };

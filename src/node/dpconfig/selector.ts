@@ -1,4 +1,5 @@
 import { isBdf } from '../../device/pci.js';
+import { quote } from '../../cni/quote.js';
 import { failed } from '../errors.js';
 import type { DpSelector } from './types.js';
 
@@ -48,7 +49,7 @@ const PREFIX_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const NAME_RE = /^[a-zA-Z0-9_]+$/;
 
 function bad(arg: string, why: string): Error {
-  return failed(`--resource ${JSON.stringify(arg)}: ${why}`);
+  return failed(`--resource ${quote(arg)}: ${why}`);
 }
 
 export function parseResourceArg(arg: string): ResourceArg {
@@ -111,10 +112,10 @@ export function parseResourceArg(arg: string): ResourceArg {
 function add(arg: string, sel: DpSelector, key: ListKey, raw: string): void {
   const v = key === 'pfNames' || key === 'drivers' ? raw : raw.toLowerCase();
   if (key === 'pciAddresses') {
-    if (!isBdf(v)) throw bad(arg, `${JSON.stringify(raw)} is not a full PCI address (dddd:bb:dd.f, e.g. 0000:00:06.0)`);
+    if (!isBdf(v)) throw bad(arg, `${quote(raw)} is not a full PCI address (dddd:bb:dd.f, e.g. 0000:00:06.0)`);
   } else {
     const [re, what] = CHECKS[key];
-    if (!re.test(v)) throw bad(arg, `${JSON.stringify(raw)} is not ${what}`);
+    if (!re.test(v)) throw bad(arg, `${quote(raw)} is not ${what}`);
   }
   const list = (sel[key] ??= []);
   if (!list.includes(v)) list.push(v);
