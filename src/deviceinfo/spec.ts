@@ -137,6 +137,13 @@ export function deviceInfoPath(host: Host, file: string, key: AttachmentKey): st
  * attachment's name: `<devinfo>/cni/<name>` with real directories below the base, the file a
  * regular single-link file (or gone), the name ending in the attachment's `-<containerID>_<ifName>`.
  */
+/** `file` with the symlinks of its directory resolved (as it is when the directory is missing). */
+function canonical(host: Host, file: string): string {
+  const cut = file.lastIndexOf('/');
+  const dir = host.fs.realpath(file.slice(0, cut));
+  return dir === undefined ? file : `${dir}/${file.slice(cut + 1)}`;
+}
+
 export function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string | undefined {
   const name = saved.slice(saved.lastIndexOf('/') + 1);
   let why = `it is not a file directly in ${DEVINFO_DIRS.map((b) => `${b}/cni`).join(' or ')} any more`;
@@ -145,7 +152,9 @@ export function savedDeviceInfoProblem(host: Host, saved: string, key: Attachmen
     const bad = deviceInfoNameProblem(file, key.containerID, key.ifname);
     if (bad) return bad;
     try {
-      if (confine(host, file, DEVINFO_DIRS, FIELD) === saved) return undefined;
+      // compared with the directories' symlinks resolved: ADD saved the path before it created
+      // the base, so a base reached through a node symlink (/var/run -> /run) was saved unresolved
+      if (canonical(host, confine(host, file, DEVINFO_DIRS, FIELD)) === canonical(host, saved)) return undefined;
     } catch (e) {
       why = (e as Error).message;
     }

@@ -265,3 +265,20 @@ describe('9. truthful errors', () => {
     expect(statSync(at('var/log/dpdk-cni.log')).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('1. device-info files on a node where /var/run is a symlink to /run (Debian, most distributions)', () => {
+  it.each([['the first ADD creates devinfo/cni', false], ['devinfo/cni already exists', true]])('%s: DEL removes the file ADD wrote', async (_what, exists) => {
+    mkdirSync(at('run'), { recursive: true });
+    rmSync(at('var/run'), { recursive: true, force: true });
+    mkdirSync(at('var'), { recursive: true });
+    symlinkSync('../run', at('var/run'));
+    if (exists) mkdirSync(at('run/k8s.cni.cncf.io/devinfo/cni'), { recursive: true });
+    const f = multusFile('run0001');
+    const c = conf({ runtimeConfig: { CNIDeviceInfoFile: f } });
+    expect((await run({ command: 'ADD', conf: c, containerId: 'run0001' })).code).toBe(0);
+    expect(existsSync(at('run/k8s.cni.cncf.io/devinfo/cni/default-trust-net-run0001_net1'))).toBe(true);
+    const del = await run({ command: 'DEL', conf: c, containerId: 'run0001' });
+    expect([del.code, warnings(del.stderr)], del.stderr).toEqual([0, []]);
+    expect(existsSync(at('run/k8s.cni.cncf.io/devinfo/cni/default-trust-net-run0001_net1'))).toBe(false);
+  });
+});
