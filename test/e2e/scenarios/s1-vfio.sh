@@ -93,8 +93,9 @@ s1_run() {
 
   section "the NIC is free for the next pod"
   CID=e2e-s1-$want-next IFNAME=net1
-  cni_ok "ADD $S1_A to another pod succeeds (no stale allocation)" ADD "$cA"
-  cni_ok "DEL it" DEL "$cA"
+  local cN; cN=$(conf $S1_NET $S1_A "{runtimeConfig: {CNIDeviceInfoFile: \"$(devinfo_path $S1_NET $CID net1)\"}}")
+  cni_ok "ADD $S1_A to another pod succeeds (no stale allocation)" ADD "$cN"
+  cni_ok "DEL it" DEL "$cN"
   expect_eq "no attachment state or allocation marker left" "$(state_list)" "$state0"
 }
 
