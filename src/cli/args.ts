@@ -17,14 +17,18 @@ export function repeatedOptions(argv: Record<string, unknown>, opts: { key?: Rec
 }
 
 /**
- * A number of seconds >= 0 (`--timeout`): anything else is refused, never replaced by a default.
+ * A number of seconds from 0 to MAX_SECONDS (`--timeout`): anything else is refused, never replaced by a default.
  * `raw` is what was typed: yargs turns an empty value into 0.
  */
+/** The longest wait a tool accepts (bind/unbind --timeout). */
+export const MAX_SECONDS = 3600;
+
 export function seconds(name: string, v: unknown, raw: readonly string[] = []): true | string {
   const typed = typedValues(raw, name);
-  const ok = v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
+  // at most an hour: the device lock is held while waiting, and a typo like 1e300 would hold it for ever
+  const ok = v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_SECONDS);
   if (ok && typed.every((t) => t.trim() !== '')) return true;
-  return `--${name} must be a number of seconds >= 0 (e.g. 5 or 0.5)`;
+  return `--${name} must be a number of seconds from 0 to ${MAX_SECONDS} (e.g. 5 or 0.5)`;
 }
 
 /** The values typed for `--name` (`--name v` or `--name=v`) before any "--". */

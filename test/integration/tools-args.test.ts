@@ -112,8 +112,11 @@ describe('malformed options are refused, not crashed on or replaced', () => {
 
   it('--timeout abc is refused instead of silently becoming 5 s', () => {
     const n = awsNode(dir.path);
-    rejected(tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--timeout', 'abc'], n.root), /--timeout must be a number of seconds >= 0/);
-    rejected(tool(['unbind', ENA_VFIO, '--timeout', '-1'], n.root), /--timeout must be a number of seconds >= 0/);
+    rejected(tool(['bind', ENA_KERNEL, '--driver', 'vfio-pci', '--timeout', 'abc'], n.root), /--timeout must be a number of seconds from 0 to 3600/);
+    rejected(tool(['unbind', ENA_VFIO, '--timeout', '-1'], n.root), /--timeout must be a number of seconds from 0 to 3600/);
+    // a typo such as 1e300 would hold the device lock for ever
+    rejected(tool(['unbind', ENA_VFIO, '--timeout', '1e300'], n.root), /--timeout must be a number of seconds from 0 to 3600/);
+    rejected(tool(['unbind', ENA_VFIO, '--timeout', '3601'], n.root), /--timeout must be a number of seconds from 0 to 3600/);
     untouched(n.root);
   });
 });
