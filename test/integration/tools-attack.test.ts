@@ -159,7 +159,7 @@ describe('pod-chosen names on the operator\'s terminal', () => {
     const st = { version: 1, phase: 'added', key, netns: '/run/netns/dpdk-cni-attack-gone', mode: 'dpdk', pci: ENA_VFIO, driver: 'vfio-pci', netconf: '{}', ipam: false, createdAt: '2025-01-01T00:00:00Z' };
     mkdirSync(join(n.root, 'var/lib/cni/dpdk-cni/attachments'), { recursive: true });
     mkdirSync(join(n.root, 'var/lib/cni/dpdk-cni/devices'), { recursive: true });
-    writeFileSync(join(n.root, 'var/lib/cni/dpdk-cni/attachments/ena-net@deadbeef@x.json'), JSON.stringify(st));
+    writeFileSync(join(n.root, `var/lib/cni/dpdk-cni/attachments/ena-net@deadbeef@${encodeURIComponent(ifname).replace(/\./g, '%2E')}.json`), JSON.stringify(st));
     writeFileSync(join(n.root, `var/lib/cni/dpdk-cni/devices/${ENA_VFIO}.json`), JSON.stringify({ key, netns: `/proc/${process.pid}/ns/net` }));
     const runs = [tool(['doctor', '--skip', 'cni-binary'], n.root), tool(['inspect', ENA_VFIO], n.root), tool(['unbind', ENA_VFIO, ...FAST], n.root)];
     for (const r of runs) {
