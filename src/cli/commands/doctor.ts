@@ -6,6 +6,7 @@ import { selfFile } from './install.js';
 import type { ToolContext } from './index.js';
 import { err, out } from '../out.js';
 import { quote } from '../../cni/quote.js';
+import { seconds } from '../args.js';
 
 /** `dpdk-cni doctor [--json]`: is this node ready for DPDK pods? Exit 0 pass, 1 warn, 2 fail. */
 const CODE = { pass: 0, warn: 1, fail: 2 } as const;
@@ -20,6 +21,8 @@ export function register(y: Argv, ctx: ToolContext): Argv {
         .option('skip', { type: 'string', array: true, describe: `check kinds to leave out: ${CHECK_KINDS.join(', ')}` })
         .option('cni-bin-dir', { type: 'string', default: '/opt/cni/bin', describe: 'where the runtime finds CNI plugins' })
         .option('dp-config', { type: 'string', default: DEFAULT_CONFIG, describe: 'the SR-IOV device plugin config to check, if present' })
+        .option('plugin-timeout', { type: 'number', default: 60, describe: 'seconds the installed plugin may take to answer --version and CNI VERSION' })
+        .check((a) => seconds('plugin-timeout', a['plugin-timeout'], ctx.argv))
         // node paths (under DPDK_CNI_ROOT on a simulated node): a relative one has no meaning there
         .check((a) => {
           const rel = (['cni-bin-dir', 'dp-config'] as const).filter((k) => typeof a[k] === 'string' && !(a[k] as string).startsWith('/'));
@@ -40,7 +43,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       } catch {
         self = 'dpdk-cni';
       }
-      const r = runDoctor(host, { version: ctx.version, cniBinDir: a['cni-bin-dir'], dpConfig: a['dp-config'], self }, skip);
+      const r = runDoctor(host, { version: ctx.version, cniBinDir: a['cni-bin-dir'], dpConfig: a['dp-config'], self, pluginTimeoutMs: Math.round(a['plugin-timeout'] * 1000) }, skip);
       if (a.json) {
         out(`${JSON.stringify({ version: ctx.version, root: host.root || '/', ...r }, null, 2)}\n`);
       } else {

@@ -13,8 +13,6 @@ export function shq(s: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** How long the installed plugin may take to answer --version or CNI_COMMAND=VERSION. */
-const RUN_MS = 15_000;
 /** execSync reports a program it had to kill after its timeout as code 127 with spawnSync's ETIMEDOUT. */
 const timedOut = (r: { code: number; stderr: string }): boolean => r.code === 127 && /\bETIMEDOUT\b/.test(r.stderr);
 
@@ -34,14 +32,14 @@ export function binaryCheck(host: Host, o: DoctorOptions): Check[] {
   const install = `install the DaemonSet, or copy this executable: install -D -m 0755 ${shq(o.self)} ${shq(bin)}`;
   if (!host.fs.exists(bin)) return [fail('cni-binary', `${logical} is not installed: the runtime cannot run the plugin`, install)];
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
-  const v = host.exec(bin, ['--version'], { env, timeoutMs: RUN_MS });
+  const v = host.exec(bin, ['--version'], { env, timeoutMs: o.pluginTimeoutMs });
   const version = v.stdout.trim().split('\n').pop() ?? '';
-  if (timedOut(v)) return [fail('cni-binary', `${logical} does not run: "${logical} --version" did not answer within ${RUN_MS / 1000} s (it was killed)`, install)];
+  if (timedOut(v)) return [fail('cni-binary', `${logical} does not run: "${logical} --version" did not answer within ${o.pluginTimeoutMs / 1000} s (it was killed)`, install)];
   if (v.code !== 0 || !/^\d+\.\d+\.\d+/.test(version)) {
     return [fail('cni-binary', `${logical} does not run: "${logical} --version" exited ${v.code}: ${(v.stderr || v.stdout).trim().split('\n')[0] ?? ''}`, install)];
   }
-  const c = host.exec(bin, [], { env: { ...env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.1.0"}', timeoutMs: RUN_MS });
-  if (timedOut(c)) return [fail('cni-binary', `${logical} ${version} does not answer CNI_COMMAND=VERSION within ${RUN_MS / 1000} s (it was killed)`, install)];
+  const c = host.exec(bin, [], { env: { ...env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.1.0"}', timeoutMs: o.pluginTimeoutMs });
+  if (timedOut(c)) return [fail('cni-binary', `${logical} ${version} does not answer CNI_COMMAND=VERSION within ${o.pluginTimeoutMs / 1000} s (it was killed)`, install)];
   let spec: string[] = [];
   try {
     spec = (JSON.parse(c.stdout) as { supportedVersions?: string[] }).supportedVersions ?? [];

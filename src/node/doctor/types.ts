@@ -17,6 +17,8 @@ export interface DoctorOptions {
   dpConfig: string;
   /** the file this tool runs from (the bundle or the single executable): printed fixes name it */
   self: string;
+  /** how long the installed plugin may take to answer --version and CNI VERSION (a slow, loaded node: generous) */
+  pluginTimeoutMs: number;
 }
 
 export type CheckFn = (host: Host, o: DoctorOptions) => Check[];
