@@ -67,3 +67,15 @@ export function parseCniArgs(raw: string | undefined, lenient = false): CniArgs 
   if (ignored.length > 0) out.ignored = ignored;
   return out;
 }
+
+/**
+ * CNI_ARGS as DEL and GC pass them to the IPAM plugin after their own lenient reading ignored a
+ * problem (an unknown key, a pair without "="): the well-formed pairs with `IgnoreUnknown=1`
+ * first. host-local, static and whereabouts refuse unknown keys without it, and a DEL that fails
+ * there fails for ever (the allocation of an ADD that was refused for its CNI_ARGS cannot exist,
+ * but an allocation made with IgnoreUnknown=1 can, and its DEL must not depend on the flag).
+ */
+export function argsForIpam(raw: string | undefined): string {
+  const pairs = (raw ?? '').split(';').filter((p) => p.indexOf('=') > 0 && !/^IgnoreUnknown=/i.test(p));
+  return ['IgnoreUnknown=1', ...pairs].join(';');
+}

@@ -2,6 +2,7 @@ import { readSync } from 'node:fs';
 import { CniError, Code, toCniError } from './errors.js';
 import { cut } from './quote.js';
 import { parseCommand, parseEnv, type CmdArgs, type Command } from './env.js';
+import { argsForIpam } from './cni-args.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupportedVersion } from './version.js';
 import { formatResult, type Result } from './result.js';
 import type { NetConf } from '../config/netconf.js';
@@ -226,7 +227,8 @@ async function protocol(
     }
     const selfIpam = conf.ipam !== undefined && ipamIsSelf(conf);
     if (selfIpam && command !== 'DEL' && command !== 'GC') throw ipamIsSelfError(conf.ipam?.type ?? '');
-    const host = makeHost(env);
+    // CNI_ARGS DEL/GC ignored in part: the IPAM plugin must not refuse them either (cni-args.ts)
+    const host = makeHost(args.args.ignored ? { ...env, CNI_ARGS: argsForIpam(env.CNI_ARGS) } : env);
     const bound: Record<string, unknown> = { ...ctx.bound, net: cut(conf.name) };
     log = logs.log = openLogger(conf, host, bound);
     if (recovered) log.warn('the given netconf is invalid; DEL uses the one saved at ADD', { reason: recovered });

@@ -146,6 +146,17 @@ describe('#13.5 DEL and GC read the configuration leniently', () => {
     expect(markers()).toEqual([]);
   });
 
+  it('DEL with CNI_ARGS it ignores in part (an unknown key, a pair without "=") still releases the host-local lease ADD made with IgnoreUnknown=1', () => {
+    const ipamDir = at('ipam');
+    const c = conf({ ipam: { type: 'host-local', subnet: '10.72.0.0/24', dataDir: ipamDir }, deviceID: PFLESS });
+    expect(run({ command: 'ADD', conf: c, args: 'IgnoreUnknown=1;FOO=bar' }).code).toBe(0);
+    expect(ls(join(ipamDir, 'life-net')).filter((f) => f.startsWith('10.'))).toEqual(['10.72.0.2']);
+    // the runtime's DEL without the flag: host-local alone refuses unknown keys, and DEL must not fail for ever
+    expectQuiet(run({ command: 'DEL', conf: c, args: 'FOO=bar;junk' }));
+    expect(ls(join(ipamDir, 'life-net')).filter((f) => f.startsWith('10.'))).toEqual([]);
+    expect(states()).toEqual([]);
+  });
+
   it('DEL without saved state still releases the IPAM allocation when the rest of the configuration is invalid', () => {
     const ipamDir = at('ipam');
     const ipam = { type: 'host-local', subnet: '10.71.0.0/24', dataDir: ipamDir };
