@@ -73,6 +73,9 @@ export function parseEnv(command: Command, env: NodeJS.ProcessEnv): CmdArgs {
     }
     const bad = ifName ? validateIfName(ifName) : undefined;
     if (bad) errs.push(`CNI_IFNAME ${quote(ifName)} ${bad}`);
+    // the kernel reads "%" in a new name as a numbering pattern (net%d becomes net0): the device
+    // would not get the name asked for. Only ADD: a DPDK attachment made before this rule still goes.
+    else if (command === 'ADD' && ifName.includes('%')) errs.push(`CNI_IFNAME ${quote(ifName)} must not contain "%" (the kernel reads it as a numbering pattern: the device would not get this name)`);
   }
   const netns = get('CNI_NETNS');
   if (netns && !netns.startsWith('/')) errs.push(`CNI_NETNS ${quote(netns)} must be an absolute path`);

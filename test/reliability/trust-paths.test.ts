@@ -242,11 +242,16 @@ describe('9. truthful errors', () => {
     expect(stateFiles()).toEqual([]);
   });
 
-  it.each(['all', 'default', 'à', 'a\u000bb'])('CNI_IFNAME %j (refused by the kernel) → 4, nothing attached', async (ifname) => {
+  it.each(['all', 'default', 'à', 'a\u000bb', 'net%d'])('CNI_IFNAME %j (refused by the kernel, or renamed by it) → 4, nothing attached', async (ifname) => {
     const r = await run({ command: 'ADD', conf: conf(), ifname });
     expect(r.json?.code, r.stdout).toBe(4);
     expect(r.json.msg).toContain('CNI_IFNAME');
     expect(stateFiles()).toEqual([]);
+  });
+
+  it('a DEL with "%" in CNI_IFNAME still goes (an attachment made before the rule is released)', async () => {
+    const r = await run({ command: 'DEL', conf: conf(), ifname: 'net%d' });
+    expect([r.code, r.stdout], r.stderr).toEqual([0, '']);
   });
 
   it('configuration and environment errors are logged with the call\'s context, to an acceptable logFile', async () => {
