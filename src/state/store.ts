@@ -163,6 +163,8 @@ export function readStateRaw(host: Host, file: string): { json: unknown } | { to
   } catch (e) {
     // a name too long to exist was never written (saveState refuses it): nothing to read
     if ((e as NodeJS.ErrnoException).code === 'ENAMETOOLONG') return undefined;
+    // a directory where a state file belongs (made by hand, a bad restore): set aside like a corrupt file
+    if ((e as NodeJS.ErrnoException).code === 'EISDIR') return { torn: 'it is a directory, not a file' };
     throw stateError(host, file, 'cannot read', e);
   }
   if (text === undefined) {

@@ -31,6 +31,7 @@ describe('doctor reports state files the plugin cannot use', () => {
     for (const d of ['attachments', 'devices', 'known']) mkdirSync(join(st, d), { recursive: true });
     writeFileSync(join(st, 'attachments', 'net-a@cid1@net1.json'), '{"version":1,"phase":"added","key":');
     writeFileSync(join(st, 'attachments', 'net-b@cid2@net1.json'), JSON.stringify({ version: 9, phase: 'added', key: { net: 'net-b', containerID: 'cid2', ifname: 'net1' } }));
+    mkdirSync(join(st, 'attachments', 'net-c@cid3@net1.json'));
     writeFileSync(join(st, 'devices', `${ENA_VFIO}.json`), JSON.stringify({ key: { net: '../x', containerID: 'c', ifname: 'net1' }, netns: 'relative' }));
     writeFileSync(join(st, 'known', `${ENA_VFIO}.json`), JSON.stringify({ pci: ENA_VFIO, mac: 'ff:ff:ff:ff:ff:ff', mtu: 9 }));
     const checks = stateChecks(doctor(n.root));
@@ -38,6 +39,7 @@ describe('doctor reports state files the plugin cannot use', () => {
     expect(checks.every((c) => c.status === 'warn'), text).toBe(true);
     expect(checks.find((c) => c.id === 'state:net-a/cid1/net1')?.message, text).toMatch(/net-a@cid1@net1\.json cannot be used/);
     expect(checks.find((c) => c.id === 'state:net-b/cid2/net1')?.message, text).toMatch(/version 9|newer/);
+    expect(checks.find((c) => c.id === 'state:net-c/cid3/net1')?.message, text).toMatch(/net-c@cid3@net1\.json cannot be used: it is a directory/);
     const dev = checks.filter((c) => c.id === `state:${ENA_VFIO}`).map((c) => c.message).join('\n');
     expect(dev).toMatch(/allocation marker .*devices\/0000:00:06\.0\.json cannot be used/);
     expect(dev).toMatch(/known\/0000:00:06\.0\.json/);

@@ -13,7 +13,7 @@
  * 5. CHECK reads the state under the device lock;
  * 6. "too long for a state file name" names the part that is long.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -117,6 +117,19 @@ describe('1. a corrupt attachment state file', () => {
     expectQuiet(run({ command: 'DEL', conf: conf() }));
     // and the device is free for the next pod
     expect(run({ command: 'ADD', conf: conf(), containerId: 'next' }).code).toBe(0);
+  });
+
+  it('a directory where the state file belongs: DEL sets it aside and releases, CHECK answers 107', () => {
+    added();
+    rmSync(stateFile());
+    mkdirSync(stateFile());
+    expectError(run({ command: 'CHECK', conf: conf() }), 107, stateFile(), 'directory');
+    const d = run({ command: 'DEL', conf: conf() });
+    expectQuiet(d);
+    expect(warnings(d).filter((l) => l.includes(stateFile()) && l.includes('directory'))).toHaveLength(1);
+    expect(statSync(`${stateFile()}.corrupt`).isDirectory()).toBe(true);
+    expect(leases()).toEqual([]);
+    expect(markers()).toEqual([]);
   });
 
   it('DEL of a corrupt state removes the marker only if it is this attachment\'s', () => {
