@@ -125,7 +125,11 @@ export const realFs: Fs = {
   /** temp file in the same directory + fsync + rename: readers see the old or the new file. */
   writeAtomic(p, data, mode) {
     const tmp = tmpPathOf(p);
-    unlinkQuiet(tmp); // left by a writer of this file that was killed
+    try {
+      unlinkQuiet(tmp); // left by a writer of this file that was killed
+    } catch {
+      /* a read-only or unwritable directory: the open below says so about the file being written */
+    }
     const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
     try {
       fs.writeSync(fd, data);
