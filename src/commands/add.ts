@@ -9,7 +9,7 @@ import { ipJson, ipRun, parseLink, type LinkInfo } from '../net/iproute.js';
 import { identityOf, moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
 import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
 import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
-import { isLiveNetns } from '../sys/netns.js';
+import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import {
   isCorruptState, moveAside, readAttachment, readMarker, removeMarker, saveMarker, saveState, sameKey,
   type AttachmentState, type NetdevState, type StateFileError,
@@ -63,7 +63,7 @@ async function healStale(ctx: Ctx, pci: string): Promise<void> {
     }
     if (unusable) {
       // nothing in it can be trusted, its pod may be alive: only a dead netns lets the device go
-      if (isLiveNetns(marker.netns)) {
+      if (netnsMayBeAlive(marker.netns)) {
         throw new CniError(
           Code.DeviceBusy,
           `PCI device ${pci} is allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${marker.netns} is still alive, and its state file ${unusable.file} is corrupt (${unusable.problem}): delete that pod (its DEL sets the file aside) or move the file away by hand`,
@@ -72,10 +72,10 @@ async function healStale(ctx: Ctx, pci: string): Promise<void> {
       log.warn(`the previous owner's state file ${unusable.file} is corrupt (${unusable.problem}); nothing in it is restored`, { file: unusable.file });
     }
     const owner = found?.pci === pci ? found : undefined;
-    if (owner && owner.phase === 'added' && isLiveNetns(owner.netns)) {
+    if (owner && owner.phase === 'added' && netnsMayBeAlive(owner.netns)) {
       throw new CniError(
         Code.DeviceBusy,
-        `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${owner.netns} is still alive; the device plugin gave the same device twice or the old pod is still terminating`,
+        `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${owner.netns} is still alive${isLiveNetns(owner.netns) ? '' : ' (or cannot be inspected: permission denied, so it is not taken)'}; the device plugin gave the same device twice or the old pod is still terminating`,
       );
     }
     const why = unusable ? 'its attachment state is corrupt and its network namespace is gone' : !owner ? 'its attachment state is gone (a DEL was interrupted)' : owner.phase !== 'added' ? 'its ADD never completed' : 'its pod is gone but its DEL never came';

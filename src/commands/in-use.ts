@@ -1,7 +1,7 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { PciDevice } from '../device/classify.js';
 import type { Host } from '../sys/host.js';
-import { isLiveNetns } from '../sys/netns.js';
+import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import { loadMarker } from '../state/store.js';
 import { hostUseOf, hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons, type HostUse } from '../node/netdev-usage.js';
 
@@ -21,7 +21,7 @@ export function refusePodUse(host: Host, dev: PciDevice): void {
   }
   if (dev.pf) {
     const m = loadMarker(host, dev.pf.pci);
-    if (m && isLiveNetns(m.netns)) {
+    if (m && netnsMayBeAlive(m.netns)) {
       throw new CniError(Code.DeviceBusy, `VF ${dev.pci} cannot be attached: its PF ${dev.pf.pci} is attached to container ${m.key.containerID} (network ${m.key.net}, ${m.key.ifname}), so VF settings cannot be made through it; delete that pod first`);
     }
   }

@@ -3,7 +3,7 @@ import { quote } from '../cni/quote.js';
 import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../state/last-known.js';
 import { loadMarker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
-import { isLiveNetns } from '../sys/netns.js';
+import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import type { AttrWriter } from './attr-writer.js';
 import { failed, refused } from './errors.js';
 import { iommuState, vfioGroupNode } from './iommu.js';
@@ -136,8 +136,8 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
   }
   const m = loadMarker(host, d.pci);
   if (m) {
-    if (isLiveNetns(m.netns)) {
-      problems.push(`dpdk-cni attached it to container ${m.key.containerID} (network ${m.key.net}, ${m.key.ifname}) whose network namespace ${m.netns} is alive`);
+    if (netnsMayBeAlive(m.netns)) {
+      problems.push(`dpdk-cni attached it to container ${m.key.containerID} (network ${m.key.net}, ${m.key.ifname}) whose network namespace ${m.netns} is alive${isLiveNetns(m.netns) ? '' : ' (or cannot be inspected: permission denied)'}`);
       todo.push('delete that pod first');
     } else notes.push(`a stale allocation by container ${m.key.containerID} (netns gone) exists; the next CNI ADD or GC releases it`);
   }

@@ -2,7 +2,7 @@ import { ipJson } from '../net/iproute.js';
 import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
 import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
-import { isLiveNetns } from '../sys/netns.js';
+import { netnsMayBeAlive } from '../sys/netns.js';
 
 /**
  * Is a device in use by the host or by another pod? The one test CNI ADD, `bind`/`unbind`,
@@ -224,7 +224,7 @@ export function vfsInUse(host: Host, pfPci: string): VfUse[] {
     const vf = linkBase(host, `${dir}/${e}`);
     if (!vf) continue;
     const marker = loadMarker(host, vf);
-    if (marker && isLiveNetns(marker.netns)) out.push({ index: Number(m[1]), pci: vf, marker });
+    if (marker && netnsMayBeAlive(marker.netns)) out.push({ index: Number(m[1]), pci: vf, marker });
   }
   return out.sort((a, b) => a.index - b.index);
 }

@@ -13,17 +13,32 @@ const PROC_SUPER_MAGIC = 0x9fa0;
  * bind mount shows its own path there; its type would need the NS_GET_NSTYPE ioctl.)
  */
 export function isLiveNetns(path: string): boolean {
-  if (!path) return false;
+  return netnsState(path) === 'live';
+}
+
+/**
+ * 'unknown': the path is there but cannot be inspected (EACCES/EPERM: a /proc/PID/ns/net of a
+ * process in a user namespace or under an LSM that denies us). Whoever holds a device through
+ * such a netns may be alive: owner checks use netnsMayBeAlive, never taking the device from it.
+ */
+export function netnsState(path: string): 'live' | 'gone' | 'unknown' {
+  if (!path) return 'gone';
   let fd: number | undefined;
   try {
     const t = statfsSync(path).type;
-    if (t !== NSFS_MAGIC && !(t === PROC_SUPER_MAGIC && /\/ns\/net$/.test(path))) return false;
+    if (t !== NSFS_MAGIC && !(t === PROC_SUPER_MAGIC && /\/ns\/net$/.test(path))) return 'gone';
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     const name = readlinkSync(`/proc/self/fd/${fd}`);
-    return !/^[a-z_]+:\[\d+\]$/.test(name) || name.startsWith('net:[');
-  } catch {
-    return false;
+    return !/^[a-z_]+:\[\d+\]$/.test(name) || name.startsWith('net:[') ? 'live' : 'gone';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? 'unknown' : 'gone';
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** An owner's netns that is live or cannot be inspected: its device is not taken from it. */
+export function netnsMayBeAlive(path: string): boolean {
+  return netnsState(path) !== 'gone';
 }

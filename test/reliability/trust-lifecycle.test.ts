@@ -9,7 +9,7 @@
  * - GC goes past a device whose lock is busy and names what it could not release.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -117,6 +117,28 @@ describe('#13.4 ADD refuses a CNI_NETNS that is no live network namespace, in ev
   it('a live netns still works in DPDK mode (the check refuses only what is not a netns)', () => {
     expect(run({ command: 'ADD', conf: conf() }).code).toBe(0);
     expect(states()).toEqual(['life-net@c0ffee@net1.json']);
+  });
+});
+
+describe('an owner whose network namespace cannot be inspected (EACCES) keeps its device', () => {
+  // /proc/1/ns/net: in a sandbox or under an LSM even root may be refused statfs/open on it; it
+  // exists, so its pod may be alive. On a machine where it can be opened it is simply live.
+  const present = (() => {
+    try {
+      return lstatSync('/proc/1/ns/net').isSymbolicLink();
+    } catch {
+      return false;
+    }
+  })();
+  it.runIf(present)('another pod\'s ADD of the device is refused (102), never healed', () => {
+    expect(run({ command: 'ADD', conf: conf(), containerId: 'owner1' }).code).toBe(0);
+    const sf = at(STATE, 'attachments', 'life-net@owner1@net1.json');
+    const mf = at(STATE, 'devices', `${PFLESS}.json`);
+    for (const f of [sf, mf]) writeFileSync(f, JSON.stringify({ ...JSON.parse(readFileSync(f, 'utf8')), netns: '/proc/1/ns/net' }));
+    const r = run({ command: 'ADD', conf: conf(), containerId: 'thief1' });
+    expectError(r, 102, 'owner1');
+    expect(states()).toEqual(['life-net@owner1@net1.json']);
+    expect(JSON.parse(readFileSync(mf, 'utf8')).key.containerID).toBe('owner1');
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Host } from '../../sys/host.js';
-import { isLiveNetns } from '../../sys/netns.js';
+import { netnsMayBeAlive } from '../../sys/netns.js';
 import { attachmentFile, loadMarker, loadState, readMarker, scanStates, STATE_DIR } from '../../state/store.js';
 import { lastKnown } from '../../state/last-known.js';
 import { checkConfig, parseConfig } from '../dpconfig/check.js';
@@ -101,7 +101,7 @@ export function stateCheck(host: Host, o: DoctorOptions): Check[] {
   for (const s of states) {
     const where = `${s.key.net}/${s.key.containerID}/${s.key.ifname} (${s.pci}, ${s.mode})`;
     const file = attachmentFile(host, s.key);
-    if (!isLiveNetns(s.netns)) {
+    if (!netnsMayBeAlive(s.netns)) {
       out.push(
         warn(
           `state:${s.pci}`,
@@ -125,7 +125,7 @@ export function stateCheck(host: Host, o: DoctorOptions): Check[] {
       continue;
     }
     const m = loadMarker(host, pci);
-    if (m && !loadState(host, m.key) && !isLiveNetns(m.netns)) {
+    if (m && !loadState(host, m.key) && !netnsMayBeAlive(m.netns)) {
       out.push(warn(`state:${pci}`, `${pci} has an allocation marker of container ${m.key.containerID} without an attachment, and its netns is gone`, `the next ADD of ${pci} clears it; or remove ${host.p(`${STATE_DIR}/devices/${f}`)}`));
     }
   }
