@@ -323,9 +323,7 @@ describe('which device is touched: a full PCI address only; vdpaDevice a plain n
 
 describe('names that end up in state file names stay inside the state directory', () => {
   it.each([
-    ['ifname', { ifname: '%2e%2e' }],
     ['ifname', { ifname: '..a' }],
-    ['ifname', { ifname: 'a%2Fb' }],
     ['ifname', { ifname: 'a..b' }],
     ['ifname', { ifname: 'a#b' }],
     ['containerID', { containerId: 'a..' }],
@@ -346,6 +344,10 @@ describe('names that end up in state file names stay inside the state directory'
     ['ifname "."', { ifname: '.' }, 4],
     ['ifname ".."', { ifname: '..' }, 4],
     ['ifname with "/"', { ifname: 'a/b' }, 4],
+    // "%" would also be a percent-encoding look-alike in the state file name; the kernel reads it
+    // as a numbering pattern, so ADD refuses it
+    ['ifname "%2e%2e"', { ifname: '%2e%2e' }, 4],
+    ['ifname "a%2Fb"', { ifname: 'a%2Fb' }, 4],
     ['containerID starting with "."', { containerId: '..' }, 4],
     ['containerID with "/"', { containerId: 'a/../../x' }, 4],
   ])('%s → 4, nothing written', async (what, c, code) => {
