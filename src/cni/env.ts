@@ -1,6 +1,7 @@
 import { CniError, Code } from './errors.js';
 import { parseCniArgs, type CniArgs } from './cni-args.js';
 import { quote } from './quote.js';
+import { NAME_RE } from '../config/names.js';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'GC', 'VERSION'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -14,7 +15,7 @@ export interface CmdArgs {
   path: string[];
 }
 
-const CONTAINER_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const CONTAINER_ID_RE = NAME_RE;
 
 /** Which variables each command requires (as the reference skel enforces them). */
 const REQUIRED: Record<Command, readonly string[]> = {

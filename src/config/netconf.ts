@@ -5,15 +5,14 @@ import { QUOTE_MAX, quote } from '../cni/quote.js';
 import { parseResult } from '../cni/result.js';
 import { parseBdf } from '../device/pci.js';
 import { deviceInfoNameProblem } from '../deviceinfo/name.js';
+import { MAC_RE, NAME_RE } from './names.js';
 
 /**
  * The network configuration on stdin, validated. Field names follow sriov-cni so users can switch
  * by changing `type`. Unknown keys are tolerated (runtimes and Multus add their own).
  */
 
-const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const PLUGIN_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const PLUGIN_NAME_RE = NAME_RE;
 
 const int = (min: number, max: number) => z.number().check(z.int(), z.gte(min), z.lte(max));
 const onOff = z.enum(['on', 'off']);

@@ -1,4 +1,5 @@
 import { validateIfName } from '../cni/env.js';
+import { MAC_RE, NAME_RE } from '../config/names.js';
 import { isBdf } from '../device/pci.js';
 import { parseResult } from '../cni/result.js';
 import { DEVINFO_DIRS } from '../config/paths.js';
@@ -15,10 +16,8 @@ import { deviceInfoNameProblem } from '../deviceinfo/name.js';
 /** The only attachment state version this dpdk-cni reads and writes. */
 export const STATE_VERSION = 1;
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** PCI addresses are saved lower-cased, as the kernel names them (parseBdf). */
 const BDF_LC_RE = /^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$/;
-const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 /** A hardware address as the kernel reports it (20 bytes on InfiniBand): what ADD read, put back by DEL. */
 const HWADDR_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,31}$/;
 /** A sysfs directory entry (driver, vDPA device): one path segment. */
