@@ -3,6 +3,7 @@ import { CniError, Code, toCniError } from './errors.js';
 import { cut } from './quote.js';
 import { parseCommand, parseEnv, type CmdArgs, type Command } from './env.js';
 import { argsForIpam } from './cni-args.js';
+import { NAME_RE } from '../config/names.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupportedVersion } from './version.js';
 import { formatResult, type Result } from './result.js';
 import type { NetConf } from '../config/netconf.js';
@@ -36,7 +37,8 @@ export const MAX_STDIN = 1 << 20;
 
 /** Read stdin, at most MAX_STDIN + 1 bytes (one more tells that it was too large). */
 function readStdin(): string {
-  const buf = Buffer.alloc(MAX_STDIN + 1);
+  // not zero-filled: only the bytes read are used (this runs on every pod start)
+  const buf = Buffer.allocUnsafe(MAX_STDIN + 1);
   let off = 0;
   try {
     while (off < buf.length) {
@@ -92,7 +94,7 @@ function peekVersion(json: unknown): string | undefined {
 /** The netconf saved by ADD for this attachment, if the given one names a network we know. */
 function savedNetconf(env: NodeJS.ProcessEnv, json: unknown, args: CmdArgs): string | undefined {
   const name = json && typeof json === 'object' ? (json as Record<string, unknown>).name : undefined;
-  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) return undefined;
+  if (typeof name !== 'string' || !NAME_RE.test(name)) return undefined;
   try {
     const host = makeHost(env);
     return loadState(host, { net: name, containerID: args.containerId, ifname: args.ifName })?.netconf;
@@ -213,7 +215,8 @@ async function protocol(
         const l = loadLenientNetConf(raw, json, command, e);
         const why = `${(e as Error).message}${l.ignored.length > 0 ? ` (ignoring ${l.ignored.join(', ')})` : ''}`;
         if (!l.conf) {
-          stderrLogger('info', { cmd: command, plugin: 'dpdk-cni' }).warn(`the network configuration is invalid; ${command} has nothing to release under an invalid network name`, { reason: why });
+          log = logs.log = early();
+          log.warn(`the network configuration is invalid; ${command} has nothing to release under an invalid network name`, { reason: why });
           return { stdout: '', exitCode: 0 };
         }
         conf = l.conf;
