@@ -20,21 +20,29 @@ export function lastKnownFile(host: Host, pci: string): string {
   return host.p(`${STATE_DIR}/known/${pci}.json`);
 }
 
+/** The raw record of `pci`, or why it cannot be used (doctor reports it; ADD ignores it). */
+export function readLastKnown(host: Host, pci: string): { json: unknown } | { problem: string; file: string } | undefined {
+  const file = lastKnownFile(host, pci);
+  const raw = readStateRaw(host, file);
+  if (!raw) return undefined;
+  if ('torn' in raw) return { problem: raw.torn, file };
+  const bad = lastKnownProblem(raw.json, pci);
+  return bad ? { problem: bad.message, file } : raw;
+}
+
 /**
  * What `bind` recorded for `pci`, every field checked (a unicast MAC, an MTU of 68-65535, valid
  * names): undefined when nothing was recorded, or when the file cannot be used — then it is
  * ignored with one warning naming it. Code 107 when the state directory is broken.
  */
-export function lastKnown(host: Host, pci: string, log?: Pick<Logger, 'warn'>): LastKnown | undefined {
-  const file = lastKnownFile(host, pci);
-  const raw = readStateRaw(host, file);
-  if (!raw) return undefined;
-  const problem = 'torn' in raw ? raw.torn : lastKnownProblem(raw.json, pci)?.message;
-  if (problem || !('json' in raw)) {
-    log?.warn(`ignoring ${file}, what "dpdk-cni bind" recorded for ${pci}: ${problem ?? 'unreadable'}`, { file });
+export function lastKnown(host: Host, pci: string, log?: Logger): LastKnown | undefined {
+  const r = readLastKnown(host, pci);
+  if (!r) return undefined;
+  if ('problem' in r) {
+    log?.warn(`ignoring ${r.file}, what "dpdk-cni bind" recorded for ${pci}: ${r.problem}`, { file: r.file });
     return undefined;
   }
-  const k = raw.json as LastKnown;
+  const k = r.json as LastKnown;
   const out: LastKnown = { pci: k.pci };
   if (k.mac !== undefined) out.mac = k.mac.toLowerCase();
   if (k.mtu !== undefined) out.mtu = k.mtu;

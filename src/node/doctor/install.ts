@@ -1,7 +1,7 @@
 import type { Host } from '../../sys/host.js';
 import { netnsMayBeAlive } from '../../sys/netns.js';
 import { attachmentFile, loadMarker, loadState, readMarker, scanStates, STATE_DIR } from '../../state/store.js';
-import { lastKnown } from '../../state/last-known.js';
+import { readLastKnown } from '../../state/last-known.js';
 import { checkConfig, parseConfig } from '../dpconfig/check.js';
 import { MAX_CONFIG_BYTES } from '../dpconfig/types.js';
 import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
@@ -133,9 +133,8 @@ export function stateCheck(host: Host, o: DoctorOptions): Check[] {
   for (const f of host.fs.readdir(host.p(`${STATE_DIR}/known`))) {
     if (!f.endsWith('.json') || f.startsWith('.')) continue;
     const pci = f.slice(0, -'.json'.length);
-    const why: string[] = [];
-    lastKnown(host, pci, { warn: (msg: string) => void why.push(msg) });
-    if (why.length > 0) out.push(warn(`state:${pci}`, why[0]!.replace(/^ignoring /, 'ADD ignores '), `"dpdk-cni unbind ${pci}" then "dpdk-cni bind ${pci} --driver <driver>" records it again; or remove it`));
+    const r = readLastKnown(host, pci);
+    if (r && 'problem' in r) out.push(warn(`state:${pci}`, `ADD ignores ${r.file}, what "dpdk-cni bind" recorded for ${pci}: ${r.problem}`, `"dpdk-cni unbind ${pci}" then "dpdk-cni bind ${pci} --driver <driver>" records it again; or remove it`));
   }
   if (out.length === 0) out.push(pass('state', states.length === 0 ? `no attachments in ${STATE_DIR}` : `${live} attachment(s), all with live network namespaces`));
   return out;
