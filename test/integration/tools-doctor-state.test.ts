@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, tempDir } from '../helpers/cni.js';
-import { awsNode, ENA_VFIO } from './tools-helpers.js';
+import { tempDir } from '../helpers/cni.js';
+import { awsNode, ENA_VFIO, tool } from './tools-helpers.js';
 
 /**
  * State files the plugin refuses to use (a corrupt attachment state, one written by a newer
@@ -16,12 +15,7 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
-const script = readFileSync(BIN, { encoding: 'latin1' }).startsWith('#!');
-function doctor(root: string): any {
-  const [cmd, args] = script ? [process.execPath, [BIN]] : [BIN, []];
-  const r = spawnSync(cmd, [...args, 'doctor', '--json'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DPDK_CNI_ROOT: root }, encoding: 'utf8' });
-  return JSON.parse(r.stdout);
-}
+const doctor = (root: string): any => tool(['doctor', '--json'], root).json;
 const stateChecks = (j: any): any[] => j.checks.filter((c: any) => String(c.id).startsWith('state'));
 
 describe('doctor reports state files the plugin cannot use', () => {
