@@ -102,6 +102,13 @@ const PF_SETTINGS: Array<[keyof VfSettings, string]> = [
   ['vlan', 'vlan'], ['spoofchk', 'spoofchk'], ['trust', 'trust'], ['linkState', 'link_state'], ['minTx', 'min_tx_rate'], ['maxTx', 'max_tx_rate'],
 ];
 
+/**
+ * The settings whose 0 means "none" (no VLAN tag, no rate limit): what a device without a PF has.
+ * The netconf rules make vlan 0 imply vlanQoS 0 and 802.1Q. spoofchk, trust and link_state have no
+ * value that is certainly what a PF-less device does, so they are never no-ops without a PF.
+ */
+const NONE_WITHOUT_PF: ReadonlySet<keyof VfSettings> = new Set(['vlan', 'minTx', 'maxTx']);
+
 function pfMtu(ctx: Ctx, dev: PciDevice): number | undefined {
   if (!dev.pf?.netdev) return undefined;
   return readInt(ctx.host, `${pciDir(ctx.host, dev.pf.pci)}/net/${dev.pf.netdev}/mtu`);
@@ -113,8 +120,11 @@ function plan(ctx: Ctx, dev: PciDevice, mac: string | undefined, known: () => La
   const want = wantedVf(conf, mac);
   const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
   if (!dev.pf) {
-    const bad = PF_SETTINGS.filter(([k]) => want[k] !== undefined).map(([, n]) => n);
-    if (conf.vlanQoS !== undefined && !bad.includes('vlan')) bad.push('vlanQoS');
+    // Without a PF nothing can be read back, so only the explicit zero/none values are no-ops (the
+    // operator renders "vlan":0 and "vlanQoS":0 into every NAD); any other value is refused.
+    const none = (k: keyof VfSettings) => NONE_WITHOUT_PF.has(k) && want[k] === 0;
+    const bad = PF_SETTINGS.filter(([k]) => want[k] !== undefined && !none(k)).map(([, n]) => n);
+    if (conf.vlanQoS && !bad.includes('vlan')) bad.push('vlanQoS');
     if (mac && !kernel) {
       const own = known()?.mac;
       if (own !== mac) bad.push(`mac (${mac})`);
