@@ -1,7 +1,7 @@
 import { CniError, Code, toCniError } from '../cni/errors.js';
 import { quote } from '../cni/quote.js';
 import type { Ctx, Handler } from '../cni/skel.js';
-import { emptyResult, parseResult, type Interface, type Result } from '../cni/result.js';
+import { emptyResult, mergeDns, parseResult, type Interface, type Result } from '../cni/result.js';
 import { classify, type PciDevice } from '../device/classify.js';
 import { readInt, pciDir } from '../device/sysfs.js';
 import { execIpam, findPlugin, ipamRefused } from '../ipam/ipam.js';
@@ -280,11 +280,12 @@ export const add: Handler = async (ctx) => {
       const resultMtu = netdev?.mtu ?? mtu;
       if (resultMtu) itf.mtu = resultMtu;
       const idx = prev.interfaces.length;
+      const dns = mergeDns(conf.dns, ipamResult.dns);
       const result: Result = {
         interfaces: [...prev.interfaces, itf],
         ips: [...prev.ips, ...ips.map((ip) => ({ ...ip, interface: idx }))],
         routes: [...prev.routes, ...ipamResult.routes],
-        dns: Object.keys(ipamResult.dns).length > 0 ? ipamResult.dns : prev.dns,
+        dns: Object.keys(dns).length > 0 ? dns : prev.dns,
       };
       st.result = result;
       st.phase = 'added';

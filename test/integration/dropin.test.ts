@@ -103,3 +103,54 @@ describe('sriov-cni configurations on a PF-less device (DPDK mode)', () => {
     expect(add.json.msg).toContain(`so ${name} cannot be applied`);
   });
 });
+
+describe('dns from the netconf goes into the result, merged with what IPAM returns', () => {
+  const NETCONF_DNS = { nameservers: ['1.1.1.1', '2001:db8::53'], domain: 'pod.example', search: ['pod.example'], options: ['ndots:2'] };
+  const base = (extra: Record<string, unknown>) => ({ name: 'net', type: 'dpdk-cni', deviceID: PFLESS, dns: NETCONF_DNS, ...extra });
+
+  it.each(['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])('without IPAM ("ipam":{}), CNI %s: the result carries the netconf dns', (v) => {
+    const add = call({ command: 'ADD', conf: base({ cniVersion: v, ipam: {} }) });
+    expect(add.code, add.stdout).toBe(0);
+    expect(add.json.dns).toEqual(NETCONF_DNS);
+  });
+
+  it('host-local returns no dns: the netconf dns is the result dns', () => {
+    const conf = base({ cniVersion: '1.0.0', ipam: { type: 'host-local', subnet: '10.56.217.0/24', dataDir: join(node.root, 'ipam') } });
+    const add = call({ command: 'ADD', conf });
+    expect(add.code, add.stdout).toBe(0);
+    expect(add.json.ips[0].address).toMatch(/^10\.56\.217\./);
+    expect(add.json.dns).toEqual(NETCONF_DNS);
+  });
+
+  it('static IPAM returns dns: nameservers, search and options are unioned, the netconf domain wins', () => {
+    const ipamDns = { nameservers: ['10.0.0.53', '1.1.1.1'], domain: 'ipam.example', search: ['ipam.example', 'pod.example'], options: ['rotate'] };
+    const conf = base({ cniVersion: '1.1.0', ipam: { type: 'static', addresses: [{ address: '10.9.0.5/24' }], dns: ipamDns } });
+    const add = call({ command: 'ADD', conf });
+    expect(add.code, add.stdout).toBe(0);
+    expect(add.json.dns).toEqual({
+      nameservers: ['1.1.1.1', '2001:db8::53', '10.0.0.53'],
+      domain: 'pod.example',
+      search: ['pod.example', 'ipam.example'],
+      options: ['ndots:2', 'rotate'],
+    });
+  });
+
+  it("a netconf dns without a domain keeps IPAM's domain", () => {
+    const ipamDns = { nameservers: ['10.0.0.53'], domain: 'ipam.example' };
+    const conf = { ...base({ cniVersion: '1.1.0', ipam: { type: 'static', addresses: [{ address: '10.9.0.5/24' }], dns: ipamDns } }), dns: { nameservers: ['1.1.1.1'] } };
+    const add = call({ command: 'ADD', conf });
+    expect(add.json.dns).toEqual({ nameservers: ['1.1.1.1', '10.0.0.53'], domain: 'ipam.example' });
+  });
+
+  it.each([
+    [{ nameservers: '1.1.1.1' }, 'field "dns.nameservers" must be an array'],
+    [{ domain: 5 }, 'field "dns.domain" must be a string'],
+    [{ search: [1] }, 'field "dns.search.0" must be a string'],
+    [{ nameservers: ['1.1.1.1', 'dns.example'] }, 'field "dns.nameservers.1" must be an IP address, got "dns.example"'],
+  ])('a malformed dns %o is refused (7) naming the field, not dropped', (dns, msg) => {
+    const add = call({ command: 'ADD', conf: base({ cniVersion: '1.1.0', dns }) });
+    expect(add.json.code).toBe(7);
+    expect(add.json.msg).toContain(msg);
+    expect(ls(state('attachments'))).toEqual([]);
+  });
+});
