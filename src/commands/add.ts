@@ -7,7 +7,7 @@ import { readInt, pciDir } from '../device/sysfs.js';
 import { execIpam, findPlugin, ipamRefused } from '../ipam/ipam.js';
 import { ipJson, ipRun, parseLink, type LinkInfo } from '../net/iproute.js';
 import { identityOf, moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
-import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
+import { applyCommands, changedSettings, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
 import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
 import { isLiveNetns } from '../sys/netns.js';
 import {
@@ -237,7 +237,8 @@ export const add: Handler = async (ctx) => {
     try {
       saveMarker(host, pci, netdev ? { key, netns: args.netns, netdev } : { key, netns: args.netns });
       step('add:state-saved');
-      if (st.vf && dev.pf?.netdev) ipRun(host, applyCommands(dev.pf.netdev, dev.pf.vfIndex, st.vf.applied, st.vf.original));
+      // what the VF has already is not written (and so not restored); CHECK still verifies all of it
+      if (st.vf && dev.pf?.netdev) ipRun(host, applyCommands(dev.pf.netdev, dev.pf.vfIndex, changedSettings(st.vf.applied, st.vf.original), st.vf.original));
       step('add:vf-applied');
 
       let ipamResult: Result = emptyResult();

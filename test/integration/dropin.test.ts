@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../sim/simnode.mjs';
-import { cni, REPO, tempDir, type CniCall } from '../helpers/cni.js';
+import { cni, REPO, TEST_BIN, tempDir, type CniCall } from '../helpers/cni.js';
 
 /**
  * Drop-in for sriov-cni: every configuration in test/fixtures/sriov-cni (as the SR-IOV Network
@@ -151,6 +151,87 @@ describe('dns from the netconf goes into the result, merged with what IPAM retur
     const add = call({ command: 'ADD', conf: base({ cniVersion: '1.1.0', dns }) });
     expect(add.json.code).toBe(7);
     expect(add.json.msg).toContain(msg);
+    expect(ls(state('attachments'))).toEqual([]);
+  });
+});
+
+/**
+ * A VF under a simulated PF: the PF exists only in the simulated sysfs, so the test build's `ip`
+ * (DPDK_CNI_TEST_TOOLS, test/helpers/fake-ip.mjs) plays its VF table as `ip -j -d link show`
+ * prints it and applies `ip link set dev PF vf N ...` to it.
+ */
+describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied through the PF, restored on DEL', () => {
+  const PF = '0000:3b:00.0';
+  let vfs: string[];
+  let tools: string;
+  let fake: string;
+  const VF0 = { vf: 0, link_type: 'ether', address: '00:00:00:00:00:00', vlan_list: [{}], tx_rate: 0, rate: { max_tx: 0, min_tx: 0 }, spoofchk: true, link_state: 'auto', trust: false };
+  const vfCall = (c: Omit<CniCall, 'root'>) => call({ ...c, bin: TEST_BIN, env: { DPDK_CNI_TEST_TOOLS: tools, FAKE_IP_STATE: fake } });
+  const db = () => JSON.parse(readFileSync(fake, 'utf8'));
+  /** VF 1 as sriov-cni's fields name its state */
+  const vf1 = () => {
+    const v = db().ens1f0.vfinfo_list[1];
+    return { mac: v.address, vlan: v.vlan_list[0].vlan ?? 0, vlanQoS: v.vlan_list[0].qos ?? 0, vlanProto: (v.vlan_list[0].protocol ?? '802.1Q').toLowerCase(), spoofchk: v.spoofchk ? 'on' : 'off', trust: v.trust ? 'on' : 'off', link_state: v.link_state, min_tx_rate: v.rate.min_tx, max_tx_rate: v.rate.max_tx };
+  };
+  const DEFAULT = { mac: '00:00:00:00:00:00', vlan: 0, vlanQoS: 0, vlanProto: '802.1q', spoofchk: 'on', trust: 'off', link_state: 'auto', min_tx_rate: 0, max_tx_rate: 0 };
+
+  beforeEach(() => {
+    vfs = node.sriovPf(PF, { netdev: 'ens1f0', numVfs: 4, mtu: 9000 });
+    tools = join(node.root, 'tools');
+    mkdirSync(tools);
+    symlinkSync(join(REPO, 'test/helpers/fake-ip.mjs'), join(tools, 'ip'));
+    fake = join(node.root, 'fake-ip.json');
+    writeFileSync(fake, JSON.stringify({ ens1f0: { mtu: 9000, vfinfo_list: [0, 1, 2, 3].map((vf) => ({ ...VF0, vf })) } }));
+  });
+
+  /** What each fixture does on the VF: the settings that differ from the VF's defaults, and the commands written. */
+  const VF_EXPECT: Record<string, { vf: Partial<typeof DEFAULT>; writes: string[] }> = {
+    'operator-minimal.json': { vf: {}, writes: [] },
+    'operator-0.3.1-minimal.json': { vf: {}, writes: [] },
+    'operator-zero-options.json': { vf: {}, writes: [] },
+    'multus-legacy-if0.json': { vf: {}, writes: [] },
+    'operator-full.json': { vf: { vlan: 100, vlanQoS: 3, max_tx_rate: 1000 }, writes: ['vlan 100 qos 3', 'max_tx_rate 1000 min_tx_rate 0'] },
+    'operator-0.3.1-openshift-template.json': { vf: { vlan: 121 }, writes: ['vlan 121 qos 0'] },
+    'sriov-cni-configuration-reference.json': {
+      vf: { mac: 'ca:fe:c0:ff:ee:00', vlan: 1000, vlanQoS: 4, vlanProto: '802.1ad', min_tx_rate: 100, max_tx_rate: 200, spoofchk: 'off', trust: 'on', link_state: 'enable' },
+      writes: ['vlan 1000 qos 4 proto 802.1ad', 'mac ca:fe:c0:ff:ee:00', 'max_tx_rate 200 min_tx_rate 100', 'spoofchk off', 'trust on', 'state enable'],
+    },
+  };
+
+  it('every fixture has an expectation', () => {
+    expect(Object.keys(VF_EXPECT).sort()).toEqual(Object.keys(PFLESS_EXPECT).sort());
+  });
+
+  it.each(Object.entries(VF_EXPECT))('%s: ADD applies %o, CHECK passes, DEL restores the VF', (file, want) => {
+    const conf = dropIn(file, vfs[1]!);
+    const add = vfCall({ command: 'ADD', conf });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect(vf1()).toEqual({ ...DEFAULT, ...want.vf });
+    // a setting equal to what the VF has is not written (sriov-cni#291: a "vlan 0" write undoes a trunk policy)
+    expect(db().log ?? []).toEqual(want.writes.map((w) => `link set dev ens1f0 vf 1 ${w}`));
+    if (want.vf.mac) expect(add.json.interfaces[0].mac).toBe(want.vf.mac);
+    const chk = vfCall({ command: 'CHECK', conf: { ...conf, prevResult: add.json } });
+    if (conf.cniVersion !== '0.3.1') expect(chk.code, chk.stdout).toBe(0);
+    const del = vfCall({ command: 'DEL', conf });
+    expect(del.code, del.stdout).toBe(0);
+    expect(vf1()).toEqual(DEFAULT);
+    // DEL puts back only what ADD changed
+    expect((db().log ?? []).length).toBe(want.writes.length * 2);
+  });
+
+  it('a setting equal to what the VF has is accepted on a driver without that feature; another value is still refused (104)', () => {
+    const d = db();
+    d.ens1f0.refuse = ['state', 'min_tx_rate', 'trust'];
+    writeFileSync(fake, JSON.stringify(d));
+    const same = { cniVersion: '1.0.0', name: 'net', type: 'dpdk-cni', deviceID: vfs[1], link_state: 'auto', trust: 'off', vlan: 0, vlanQoS: 0 };
+    const add = vfCall({ command: 'ADD', conf: same });
+    expect(add.code, add.stdout).toBe(0);
+    expect(vfCall({ command: 'DEL', conf: same }).code).toBe(0);
+    const other = { ...same, link_state: 'enable' };
+    const r = vfCall({ command: 'ADD', conf: other });
+    expect(r.json.code).toBe(104);
+    expect(r.json.msg).toContain('ip link set dev ens1f0 vf 1 state enable failed: RTNETLINK answers: Operation not supported');
+    expect(vf1()).toEqual(DEFAULT);
     expect(ls(state('attachments'))).toEqual([]);
   });
 });
