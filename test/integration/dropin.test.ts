@@ -235,3 +235,23 @@ describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied thro
     expect(ls(state('attachments'))).toEqual([]);
   });
 });
+
+describe('Multus capabilities as sriov-cni NADs declare them', () => {
+  it('capabilities mac + ips + deviceID on a PF-less device: runtimeConfig.deviceID picks the device, runtimeConfig.ips reach static IPAM, a runtimeConfig.mac it cannot take is refused (103)', () => {
+    const conf = {
+      ...dropIn('operator-zero-options.json', '0000:00:1f.7'),
+      capabilities: { mac: true, ips: true, deviceID: true },
+      ipam: { type: 'static' },
+      runtimeConfig: { mac: '02:00:00:00:00:07', ips: ['10.9.0.7/24'], deviceID: PFLESS },
+    };
+    // a PF-less device: its own MAC is unknown, so a runtimeConfig.mac is refused (103) naming it
+    const r = call({ command: 'ADD', conf });
+    expect(r.json.code).toBe(103);
+    expect(r.json.msg).toContain('so mac (02:00:00:00:00:07) cannot be applied');
+    const { mac: _m, ...noMac } = conf.runtimeConfig;
+    const add = call({ command: 'ADD', conf: { ...conf, runtimeConfig: noMac } });
+    expect(add.code, add.stdout).toBe(0);
+    expect(add.json.interfaces[0].pciID).toBe(PFLESS);
+    expect(add.json.ips).toEqual([{ address: '10.9.0.7/24', interface: 0 }]);
+  });
+});
