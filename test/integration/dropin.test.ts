@@ -37,7 +37,10 @@ beforeEach(() => {
 afterEach(() => dir.cleanup());
 
 /** What a PF-less device (a NIC passed through to a VM, ENA on vfio-pci) does with each fixture. */
-const PFLESS_EXPECT: Record<string, 'ok' | string[]> = {
+const PFLESS_EXPECT: Record<string, 'ok' | 'version' | string[]> = {
+  'sriov-cni-readme-ipam.json': ['vlan'],
+  'sriov-cni-readme-dpdk.json': ['vlan'],
+  'device-plugin-sriov-crd.json': 'version',
   'operator-minimal.json': 'ok',
   'operator-0.3.1-minimal.json': 'ok',
   'operator-zero-options.json': 'ok',
@@ -63,6 +66,11 @@ describe('sriov-cni configurations on a PF-less device (DPDK mode)', () => {
       else expect(add.json.ips).toBeUndefined();
       const del = call({ command: 'DEL', conf });
       expect(del.code, del.stdout).toBe(0);
+      expect(ls(state('attachments'))).toEqual([]);
+    } else if (want === 'version') {
+      // no cniVersion: 0.1.0, which dpdk-cni does not speak (documented in docs/migrating-from-sriov-cni.md)
+      expect(add.json.code, add.stdout).toBe(1);
+      expect(add.json.msg).toContain('incompatible CNI versions: config is "0.1.0"');
       expect(ls(state('attachments'))).toEqual([]);
     } else {
       expect(add.json.code, add.stdout).toBe(103);
@@ -185,7 +193,10 @@ describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied thro
   });
 
   /** What each fixture does on the VF: the settings that differ from the VF's defaults, and the commands written. */
-  const VF_EXPECT: Record<string, { vf: Partial<typeof DEFAULT>; writes: string[] }> = {
+  const VF_EXPECT: Record<string, { vf: Partial<typeof DEFAULT>; writes: string[] } | 'version'> = {
+    'sriov-cni-readme-ipam.json': { vf: { vlan: 2222 }, writes: ['vlan 2222 qos 0'] },
+    'sriov-cni-readme-dpdk.json': { vf: { vlan: 1000 }, writes: ['vlan 1000 qos 0'] },
+    'device-plugin-sriov-crd.json': 'version',
     'operator-minimal.json': { vf: {}, writes: [] },
     'operator-0.3.1-minimal.json': { vf: {}, writes: [] },
     'operator-zero-options.json': { vf: {}, writes: [] },
@@ -205,6 +216,11 @@ describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied thro
   it.each(Object.entries(VF_EXPECT))('%s: ADD applies %o, CHECK passes, DEL restores the VF', (file, want) => {
     const conf = dropIn(file, vfs[1]!);
     const add = vfCall({ command: 'ADD', conf });
+    if (want === 'version') {
+      expect(add.json.code, add.stdout).toBe(1);
+      expect(db().log ?? []).toEqual([]);
+      return;
+    }
     expect(add.code, add.stdout + add.stderr).toBe(0);
     expect(vf1()).toEqual({ ...DEFAULT, ...want.vf });
     // a setting equal to what the VF has is not written (sriov-cni#291: a "vlan 0" write undoes a trunk policy)
