@@ -66,7 +66,7 @@ export const ERROR_TABLE: ReadonlyArray<[number, string]> = [
   [100, 'Device not found: no PCI device at that address, or its netdev / vDPA device is missing.'],
   [101, 'Device unsupported: no driver bound, or a driver the plugin does not know.'],
   [102, 'Device busy: already allocated to a pod whose network namespace is still alive, or an SR-IOV PF with VFs in such pods (or a VF whose PF is).'],
-  [103, 'The device has no PF (PF-less NIC): a VF setting (vlan, spoofchk, trust, rates, link_state, MAC) cannot be applied.'],
+  [103, 'The device has no PF (PF-less NIC): a VF setting (vlan, spoofchk, trust, rates, link_state, MAC) cannot be applied (vlan 0 and rates 0 are accepted as no-ops).'],
   [104, 'An iproute2 / netlink operation failed (the message shows the command and the kernel error).'],
   [105, 'The pod network namespace is unusable, or the interface name already exists in it.'],
   [106, 'The IPAM plugin failed or could not be found in CNI_PATH.'],

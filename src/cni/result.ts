@@ -54,7 +54,7 @@ function strArr(x: unknown): string[] | undefined {
   return Array.isArray(x) ? x.filter((v): v is string => typeof v === 'string') : undefined;
 }
 
-function parseDns(x: unknown): Dns {
+export function parseDns(x: unknown): Dns {
   if (!isObj(x)) return {};
   const d: Dns = {};
   const ns = strArr(x.nameservers);
@@ -65,6 +65,27 @@ function parseDns(x: unknown): Dns {
   if (se?.length) d.search = se;
   const op = strArr(x.options);
   if (op?.length) d.options = op;
+  return d;
+}
+
+/**
+ * The netconf's dns merged with what IPAM returned: nameservers, search and options are unioned
+ * (the netconf's first, no duplicates), the domain is the netconf's if set, else IPAM's.
+ */
+export function mergeDns(conf: Dns | undefined, ipam: Dns): Dns {
+  const union = (a: string[] | undefined, b: string[] | undefined) => {
+    const u = [...new Set([...(a ?? []), ...(b ?? [])])];
+    return u.length > 0 ? u : undefined;
+  };
+  const d: Dns = {};
+  const ns = union(conf?.nameservers, ipam.nameservers);
+  if (ns) d.nameservers = ns;
+  const domain = conf?.domain ?? ipam.domain;
+  if (domain) d.domain = domain;
+  const search = union(conf?.search, ipam.search);
+  if (search) d.search = search;
+  const options = union(conf?.options, ipam.options);
+  if (options) d.options = options;
   return d;
 }
 

@@ -1,13 +1,13 @@
 import { CniError, Code, toCniError } from '../cni/errors.js';
 import { quote } from '../cni/quote.js';
 import type { Ctx, Handler } from '../cni/skel.js';
-import { emptyResult, parseResult, type Interface, type Result } from '../cni/result.js';
+import { emptyResult, mergeDns, parseResult, type Interface, type Result } from '../cni/result.js';
 import { classify, type PciDevice } from '../device/classify.js';
 import { readInt, pciDir } from '../device/sysfs.js';
 import { execIpam, findPlugin, ipamRefused } from '../ipam/ipam.js';
 import { ipJson, ipRun, parseLink, type LinkInfo } from '../net/iproute.js';
 import { identityOf, moveIn, podHasLink, tmpNameFor } from '../net/netdev.js';
-import { applyCommands, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
+import { applyCommands, changedSettings, hasSettings, parsePfLink, type VfSettings, type VfState } from '../net/vf.js';
 import { deviceInfoPath, readDeviceInfo, writeDeviceInfo } from '../deviceinfo/spec.js';
 import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import {
@@ -102,6 +102,13 @@ const PF_SETTINGS: Array<[keyof VfSettings, string]> = [
   ['vlan', 'vlan'], ['spoofchk', 'spoofchk'], ['trust', 'trust'], ['linkState', 'link_state'], ['minTx', 'min_tx_rate'], ['maxTx', 'max_tx_rate'],
 ];
 
+/**
+ * The settings whose 0 means "none" (no VLAN tag, no rate limit): what a device without a PF has.
+ * The netconf rules make vlan 0 imply vlanQoS 0 and 802.1Q. spoofchk, trust and link_state have no
+ * value that is certainly what a PF-less device does, so they are never no-ops without a PF.
+ */
+const NONE_WITHOUT_PF: ReadonlySet<keyof VfSettings> = new Set(['vlan', 'minTx', 'maxTx']);
+
 function pfMtu(ctx: Ctx, dev: PciDevice): number | undefined {
   if (!dev.pf?.netdev) return undefined;
   return readInt(ctx.host, `${pciDir(ctx.host, dev.pf.pci)}/net/${dev.pf.netdev}/mtu`);
@@ -113,8 +120,11 @@ function plan(ctx: Ctx, dev: PciDevice, mac: string | undefined, known: () => La
   const want = wantedVf(conf, mac);
   const kernel = dev.mode === 'netdev' || dev.mode === 'virtio-vdpa';
   if (!dev.pf) {
-    const bad = PF_SETTINGS.filter(([k]) => want[k] !== undefined).map(([, n]) => n);
-    if (conf.vlanQoS !== undefined && !bad.includes('vlan')) bad.push('vlanQoS');
+    // Without a PF nothing can be read back, so only the explicit zero/none values are no-ops (the
+    // operator renders "vlan":0 and "vlanQoS":0 into every NAD); any other value is refused.
+    const none = (k: keyof VfSettings) => NONE_WITHOUT_PF.has(k) && want[k] === 0;
+    const bad = PF_SETTINGS.filter(([k]) => want[k] !== undefined && !none(k)).map(([, n]) => n);
+    if (conf.vlanQoS && !bad.includes('vlan')) bad.push('vlanQoS');
     if (mac && !kernel) {
       const own = known()?.mac;
       if (own !== mac) bad.push(`mac (${mac})`);
@@ -227,7 +237,8 @@ export const add: Handler = async (ctx) => {
     try {
       saveMarker(host, pci, netdev ? { key, netns: args.netns, netdev } : { key, netns: args.netns });
       step('add:state-saved');
-      if (st.vf && dev.pf?.netdev) ipRun(host, applyCommands(dev.pf.netdev, dev.pf.vfIndex, st.vf.applied, st.vf.original));
+      // what the VF has already is not written (and so not restored); CHECK still verifies all of it
+      if (st.vf && dev.pf?.netdev) ipRun(host, applyCommands(dev.pf.netdev, dev.pf.vfIndex, changedSettings(st.vf.applied, st.vf.original), st.vf.original));
       step('add:vf-applied');
 
       let ipamResult: Result = emptyResult();
@@ -270,11 +281,12 @@ export const add: Handler = async (ctx) => {
       const resultMtu = netdev?.mtu ?? mtu;
       if (resultMtu) itf.mtu = resultMtu;
       const idx = prev.interfaces.length;
+      const dns = mergeDns(conf.dns, ipamResult.dns);
       const result: Result = {
         interfaces: [...prev.interfaces, itf],
         ips: [...prev.ips, ...ips.map((ip) => ({ ...ip, interface: idx }))],
         routes: [...prev.routes, ...ipamResult.routes],
-        dns: Object.keys(ipamResult.dns).length > 0 ? ipamResult.dns : prev.dns,
+        dns: Object.keys(dns).length > 0 ? dns : prev.dns,
       };
       st.result = result;
       st.phase = 'added';

@@ -121,7 +121,7 @@ export async function restore(host: Host, args: CmdArgs, st: AttachmentState, lo
     else if (!pf.vfs.has(st.pf.vfIndex)) log.warn('VF no longer exists on the PF; nothing to restore', { pf: st.pf.netdev, vf: st.pf.vfIndex });
     else {
       try {
-        ipRun(host, restoreCommands(st.pf.netdev, st.pf.vfIndex, st.vf.applied, st.vf.original));
+        ipRun(host, restoreCommands(st.pf.netdev, st.pf.vfIndex, st.vf.applied, st.vf.original, pf.vfs.get(st.pf.vfIndex)));
       } catch (e) {
         problems.push(`restoring VF settings: ${(e as Error).message}`);
       }

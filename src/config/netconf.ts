@@ -2,8 +2,9 @@ import * as z from 'zod/mini';
 import { CniError, Code } from '../cni/errors.js';
 import { isSupportedVersion, SUPPORTED_VERSIONS } from '../cni/version.js';
 import { QUOTE_MAX, quote } from '../cni/quote.js';
-import { parseResult } from '../cni/result.js';
+import { parseDns, parseResult, type Dns } from '../cni/result.js';
 import { parseBdf } from '../device/pci.js';
+import { isIP } from '../cni/ip.js';
 import { deviceInfoNameProblem } from '../deviceinfo/name.js';
 import { MAC_RE, NAME_RE } from './names.js';
 
@@ -38,7 +39,14 @@ export const netConfSchema = z.looseObject({
   min_tx_rate: z.optional(int(0, 1_000_000_000)),
   max_tx_rate: z.optional(int(0, 1_000_000_000)),
   ipam: z.optional(z.looseObject({ type: z.optional(z.string()) })),
-  dns: z.optional(z.looseObject({})),
+  dns: z.optional(
+    z.looseObject({
+      nameservers: z.optional(z.array(z.string())),
+      domain: z.optional(z.string()),
+      search: z.optional(z.array(z.string())),
+      options: z.optional(z.array(z.string())),
+    }),
+  ),
   logLevel: z.optional(z.enum(['panic', 'fatal', 'error', 'warning', 'warn', 'info', 'debug', 'trace'])),
   logFile: z.optional(z.string()),
   runtimeConfig: z.optional(
@@ -84,6 +92,8 @@ export interface NetConf {
   minTxRate?: number;
   maxTxRate?: number;
   ipam?: Record<string, unknown> & { type: string };
+  /** The netconf's `dns`, merged into the result with what IPAM returns. */
+  dns?: Dns;
   logLevel: LogLevel;
   logFile?: string;
   deviceInfoFile?: string;
@@ -298,6 +308,14 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: 
     } else {
       conf.ipam = c.ipam as Record<string, unknown> & { type: string };
     }
+  }
+  if (c.dns) {
+    // what the pod's resolv.conf gets: an IP address per nameserver, as from IPAM (code 106 there)
+    (c.dns.nameservers ?? []).forEach((ns, i) => {
+      if (!isIP(ns)) errs.push(`field "dns.nameservers.${i}" must be an IP address, got ${show(ns)}`);
+    });
+    const dns = parseDns(c.dns);
+    if (Object.keys(dns).length > 0) conf.dns = dns;
   }
   if (c.logFile) conf.logFile = c.logFile;
   if (c.runtimeConfig?.CNIDeviceInfoFile) conf.deviceInfoFile = c.runtimeConfig.CNIDeviceInfoFile;

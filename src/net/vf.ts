@@ -107,8 +107,38 @@ export function applyCommands(pf: string, vf: number, s: VfSettings, orig: VfSta
   return out;
 }
 
-/** The settings that put back what `applied` changed, from the saved originals. */
-export function restoreSettings(applied: VfSettings, orig: VfState): VfSettings {
+/**
+ * The part of `want` that differs from what the VF has (`cur`): only that is written, and only
+ * that is put back. A setting equal to the VF's is a no-op, never a command — a driver without
+ * the feature (link_state on igb, trust, min_tx_rate) refuses even a write of the value it has,
+ * and a "vlan 0" write undoes a per-VF trunk policy (sriov-cni#291). A setting the PF does not
+ * report (spoofchk/trust/link_state absent) is written.
+ */
+export function changedSettings(want: VfSettings, cur: VfState): VfSettings {
+  const r: VfSettings = {};
+  if (want.vlan !== undefined) {
+    const qos = want.qos ?? 0;
+    const proto = want.proto ?? '802.1q';
+    if (cur.vlan !== want.vlan || cur.qos !== qos || (want.vlan !== 0 && cur.proto !== proto)) {
+      r.vlan = want.vlan;
+      r.qos = qos;
+      r.proto = proto;
+    }
+  }
+  if (want.mac !== undefined && cur.mac !== want.mac.toLowerCase()) r.mac = want.mac;
+  if ((want.minTx !== undefined && want.minTx !== cur.minTx) || (want.maxTx !== undefined && want.maxTx !== cur.maxTx)) {
+    if (want.minTx !== undefined) r.minTx = want.minTx;
+    if (want.maxTx !== undefined) r.maxTx = want.maxTx;
+  }
+  if (want.spoofchk !== undefined && cur.spoofchk !== want.spoofchk) r.spoofchk = want.spoofchk;
+  if (want.trust !== undefined && cur.trust !== want.trust) r.trust = want.trust;
+  if (want.linkState !== undefined && cur.linkState !== want.linkState) r.linkState = want.linkState;
+  return r;
+}
+
+/** The settings that put back what `applied` changed (settings equal to the originals were not written), from the saved originals. */
+export function restoreSettings(asked: VfSettings, orig: VfState): VfSettings {
+  const applied = changedSettings(asked, orig);
   const r: VfSettings = {};
   if (applied.vlan !== undefined) {
     r.vlan = orig.vlan;
@@ -126,9 +156,10 @@ export function restoreSettings(applied: VfSettings, orig: VfState): VfSettings 
   return r;
 }
 
-/** Restore commands; the vlan command names the protocol that was applied so 802.1ad is undone. */
-export function restoreCommands(pf: string, vf: number, applied: VfSettings, orig: VfState): string[][] {
-  const r = restoreSettings(applied, orig);
+/** Restore commands (with `cur`, the VF's state now: only what differs from the originals); the vlan command names the protocol that was applied so 802.1ad is undone. */
+export function restoreCommands(pf: string, vf: number, applied: VfSettings, orig: VfState, cur?: VfState): string[][] {
+  // what the VF has again already (a rollback after the driver refused the setting) is not written
+  const r = cur ? changedSettings(restoreSettings(applied, orig), cur) : restoreSettings(applied, orig);
   const appliedProto: VfState = { ...orig, proto: applied.proto ?? '802.1q' };
   return applyCommands(pf, vf, r, appliedProto);
 }

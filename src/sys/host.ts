@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { CniError, Code } from '../cni/errors.js';
 import { realFs, type Fs } from './fs.js';
 import { execBounded, execSync, findTool, type BoundedExec, type Exec } from './exec.js';
@@ -27,6 +28,26 @@ export function normaliseRoot(raw: string | undefined): string {
   return raw.replace(/\/+$/, '');
 }
 
+declare const __TEST_HOOKS__: boolean;
+
+/**
+ * Where system tools are found. The test build only: DPDK_CNI_TEST_TOOLS names a directory whose
+ * tools (an `ip` that plays SR-IOV PFs of the simulated node) are used instead of the system's.
+ */
+function toolFinder(env: NodeJS.ProcessEnv): (name: string) => string {
+  const dir = typeof __TEST_HOOKS__ !== 'undefined' && __TEST_HOOKS__ ? env.DPDK_CNI_TEST_TOOLS : undefined;
+  if (!dir) return findTool;
+  return (name) => {
+    const p = `${dir}/${name}`;
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      return findTool(name);
+    }
+  };
+}
+
 export function makeHost(env: NodeJS.ProcessEnv, fs: Fs = realFs, exec: Exec = execSync, bounded: BoundedExec = execBounded): Host {
   const root = normaliseRoot(env.DPDK_CNI_ROOT);
   return {
@@ -34,7 +55,7 @@ export function makeHost(env: NodeJS.ProcessEnv, fs: Fs = realFs, exec: Exec = e
     fs,
     exec,
     execBounded: bounded,
-    tool: findTool,
+    tool: toolFinder(env),
     p: (path: string) => root + path,
     env,
   };
