@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../sim/simnode.mjs';
@@ -114,3 +114,24 @@ describe('nothing in its cwd or environment steers it', () => {
   });
 });
 
+describe('install from the Bun executable', () => {
+  it('copies the executable itself (not the virtual script path), then leaves an identical copy alone', () => {
+    const target = join(dir.path, 'bin');
+    mkdirSync(target);
+    const first = exe({}, '', ['install', '--target', target]);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^dpdk-cni install: installed .*\/dpdk-cni \(.*version \d+\.\d+\.\d+.*\) from /);
+    const dest = join(target, 'dpdk-cni');
+    expect(readFileSync(dest).equals(readFileSync(BUN_EXE))).toBe(true);
+    expect(statSync(dest).mode & 0o7777).toBe(0o755);
+    const ino = statSync(dest).ino;
+    const again = exe({}, '', ['install', '--target', target]);
+    expect([again.code, again.stdout]).toEqual([0, expect.stringMatching(/up to date/)]);
+    expect(statSync(dest).ino).toBe(ino);
+    expect(exe({}, '', ['install', '--check', '--target', target]).code).toBe(0);
+    // the installed copy is a working plugin
+    const v = spawnSync(dest, [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8' });
+    expect([v.status, v.stdout]).toEqual([0, VERSION_ANSWER]);
+    expect(readdirSync(target)).toEqual(['dpdk-cni']);
+  });
+});

@@ -16,6 +16,7 @@ import { err, out as print } from '../out.js';
 
 const CHUNK = 1 << 20;
 const TMP_PREFIX = '.dpdk-cni-install.';
+const BUN_VIRTUAL = /^\/\$bunfs\//;
 
 class InstallError extends Error {}
 
@@ -25,6 +26,9 @@ export function selfFile(): string {
   if (sea?.isSea()) return process.execPath;
   const script = process.argv[1];
   if (!script) throw new InstallError('cannot tell which file is running (no script path in argv)');
+  // A Bun-compiled executable (build/bun.mjs) runs its script from a virtual file system
+  // (/$bunfs/root/<name>): the file on disk is the executable itself, process.execPath.
+  if (process.versions.bun !== undefined && BUN_VIRTUAL.test(script)) return process.execPath;
   return realpathSync(script);
 }
 
