@@ -203,8 +203,11 @@ let npci = 0;
 /** A PF-less PCI function whose kernel netdev is a real veth end (netdevice mode). */
 function netdevDevice(dir) {
   const node = new SimNode(dir);
-  const mac = `02:00:00:be:0${npci}:01`;
-  const pci = `0000:5e:00.${npci++}`;
+  // one PCI function and MAC per device: 8 functions per PCI device number (more than 8 devices
+  // with four dpdk-cni variants: 0000:5e:00.8 is not an address)
+  const mac = `02:00:00:be:${npci.toString(16).padStart(2, '0')}:01`;
+  const pci = `0000:5e:${(npci >> 3).toString(16).padStart(2, '0')}.${npci & 7}`;
+  npci++;
   const ifname = veth(mac);
   node.pci(pci, { driver: 'iavf', device: '1889' });
   node.netdev(pci, ifname, { mac, mtu: 1500 });
