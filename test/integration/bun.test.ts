@@ -58,6 +58,13 @@ describe('the Bun executable', () => {
     const cli = spawnSync(BUN_EXE, ['--version'], { env: {}, cwd: cwd.path, encoding: 'utf8' });
     expect([cli.status, cli.stdout]).toEqual([0, `${VERSION}\n`]);
   });
+
+  it('version --verbose says it is a single executable running on Bun, and which Bun', () => {
+    const r = spawnSync(BUN_EXE, ['version', '--verbose'], { env: {}, cwd: cwd.path, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const bunPkg = JSON.parse(readFileSync(join(REPO, 'node_modules/@oven/bun-linux-x64/package.json'), 'utf8')).version as string;
+    expect(JSON.parse(r.stdout)).toMatchObject({ version: VERSION, arch: 'x64', singleExecutable: true, bun: bunPkg });
+  });
 });
 
 describe('nothing in its cwd or environment steers it', () => {

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { untrustedDir } from '../../ipam/ipam.js';
 import type { ToolCommand, ToolContext } from './index.js';
+import { isSingleExecutable } from '../runtime.js';
 import { err, out as print } from '../out.js';
 
 /**
@@ -16,19 +17,15 @@ import { err, out as print } from '../out.js';
 
 const CHUNK = 1 << 20;
 const TMP_PREFIX = '.dpdk-cni-install.';
-const BUN_VIRTUAL = /^\/\$bunfs\//;
 
 class InstallError extends Error {}
 
 /** The file this process runs from: the single executable itself, or the bundle node runs. */
 export function selfFile(): string {
-  const sea = process.getBuiltinModule('node:sea');
-  if (sea?.isSea()) return process.execPath;
+  // a Node SEA, or a Bun-compiled executable whose script path is virtual (src/cli/runtime.ts)
+  if (isSingleExecutable()) return process.execPath;
   const script = process.argv[1];
   if (!script) throw new InstallError('cannot tell which file is running (no script path in argv)');
-  // A Bun-compiled executable (build/bun.mjs) runs its script from a virtual file system
-  // (/$bunfs/root/<name>): the file on disk is the executable itself, process.execPath.
-  if (process.versions.bun !== undefined && BUN_VIRTUAL.test(script)) return process.execPath;
   return realpathSync(script);
 }
 
