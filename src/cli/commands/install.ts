@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { untrustedDir } from '../../ipam/ipam.js';
 import type { ToolCommand, ToolContext } from './index.js';
+import { isSingleExecutable } from '../runtime.js';
 import { err, out as print } from '../out.js';
 
 /**
@@ -21,8 +22,8 @@ class InstallError extends Error {}
 
 /** The file this process runs from: the single executable itself, or the bundle node runs. */
 export function selfFile(): string {
-  const sea = process.getBuiltinModule('node:sea');
-  if (sea?.isSea()) return process.execPath;
+  // a Node SEA, or a Bun-compiled executable whose script path is virtual (src/cli/runtime.ts)
+  if (isSingleExecutable()) return process.execPath;
   const script = process.argv[1];
   if (!script) throw new InstallError('cannot tell which file is running (no script path in argv)');
   return realpathSync(script);
