@@ -78,7 +78,8 @@ export class Podman {
   }
 }
 
-function busyboxRootfs(dir: string): void {
+/** A root filesystem of busybox-static with every applet linked (podman runs it; containerd.ts makes its sandbox image of it). */
+export function busyboxRootfs(dir: string): void {
   const bb = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
   if (!bb) throw new Error('busybox is missing: apt-get install busybox-static');
   for (const d of ['bin', 'proc', 'sys', 'dev', 'etc', 'tmp', 'run']) mkdirSync(join(dir, d), { recursive: true });
