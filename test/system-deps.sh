@@ -5,7 +5,8 @@ PKGS=(
   iproute2 util-linux            # ip, nsenter
   containernetworking-plugins    # host-local, static, tuning, host-device (/usr/lib/cni)
   golang-go golang-github-appc-cni-dev   # the libcni caller test
-  podman runc busybox-static     # the podman caller test
+  podman runc busybox-static     # the podman caller test (busybox also the containerd sandbox image)
+  containerd                     # the containerd CRI caller test (with runc)
   binutils                       # strip, for the single executable
   buildah                        # the OCI image (build/image.sh)
   time                           # /usr/bin/time for RSS figures

@@ -15,9 +15,12 @@ const PATH = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
 /**
  * Debian's containerd (1.6) with its CRI plugin, the runtime kubelet drives, kept in one scratch
  * directory: the config is `containerd config default` with root, state, the gRPC socket, the
- * opt dir, the CNI bin_dir/conf_dir and sandbox_image pointed into it, and pod netns mounts under
- * its own state dir (netns_mounts_under_state_dir), so it runs beside a system containerd without
- * touching it. The sandbox image is built here from busybox-static (no registry).
+ * opt dir, runc's state root, the CNI bin_dir/conf_dir and sandbox_image pointed into it, and pod
+ * netns mounts under its own state dir (netns_mounts_under_state_dir), so it runs beside a system
+ * containerd without touching it. Outside the directory remain only what 1.6 does not let a
+ * config move: the shims' sockets (/run/containerd/s/<hash of this socket and the pod>) and
+ * libcni's result cache (/var/lib/cni/results/<network>-<pod>-eth0, removed by each DEL). The
+ * sandbox image is built here from busybox-static (no registry).
  *
  * CRI reads the CNI configuration at start (max_conf_num 1: the first file of conf_dir), so a
  * test writes its conflist and then (re)starts containerd. CRI calls the plugins with its own
@@ -40,7 +43,7 @@ export class Containerd {
     this.netDir = join(dir, 'net.d');
     this.state = join(dir, 'state');
     this.log = join(dir, 'containerd.log');
-    for (const d of ['root', 'state', 'opt', 'net.d']) mkdirSync(join(dir, d), { recursive: true });
+    for (const d of ['root', 'state', 'opt', 'net.d', 'runc']) mkdirSync(join(dir, d), { recursive: true });
     const def = spawnSync('containerd', ['config', 'default'], { encoding: 'utf8' });
     if (def.status !== 0) throw new Error(`containerd config default failed (apt-get install containerd): ${def.stderr}`);
     const set = (text: string, re: RegExp, value: string) => {
@@ -55,6 +58,7 @@ export class Containerd {
     c = set(c, /^(\s+bin_dir = ).*$/m, pluginDir);
     c = set(c, /^(\s+conf_dir = ).*$/m, this.netDir);
     c = set(c, /^(\s+sandbox_image = ).*$/m, SANDBOX_IMAGE);
+    c = set(c, /^(\s+\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.runc\.options\][^[]*?\n\s+Root = ).*$/m, join(dir, 'runc'));
     c = c.replace(/^(\s+netns_mounts_under_state_dir = )false$/m, '$1true');
     // a negative oom_score_adj (CRI's -998 for sandboxes) is refused in unprivileged sandboxes such as CI's
     c = c.replace(/^(\s+restrict_oom_score_adj = )false$/m, '$1true');
@@ -218,6 +222,30 @@ export class Containerd {
       return '';
     }
   }
+}
+
+/**
+ * What Multus adds to a delegate's netconf that containerd alone does not send:
+ * runtimeConfig.CNIDeviceInfoFile, under the name Multus generates
+ * (`<devinfo>/cni/<namespace>-<network>-<containerID>_<ifname>`). Written into the CNI bin dir
+ * as the plugin `name`, it execs dpdk-cni (with DPDK_CNI_ROOT) on the amended netconf, so a
+ * DPDK-mode pod run by containerd gets its device-info file as under Multus.
+ */
+export function multusDevinfoPlugin(binDir: string, name: string, bin: string, root: string): void {
+  const script = `#!${process.execPath}
+'use strict';
+const { spawnSync } = require('node:child_process');
+const conf = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+const env = process.env;
+if (['ADD', 'DEL', 'CHECK'].includes(env.CNI_COMMAND)) {
+  const args = Object.fromEntries((env.CNI_ARGS || '').split(';').map((kv) => kv.split('=')));
+  const file = '/var/run/k8s.cni.cncf.io/devinfo/cni/' + args.K8S_POD_NAMESPACE + '-' + conf.name + '-' + env.CNI_CONTAINERID + '_' + env.CNI_IFNAME;
+  conf.runtimeConfig = { ...conf.runtimeConfig, CNIDeviceInfoFile: file };
+}
+const r = spawnSync(${JSON.stringify(bin)}, [], { input: JSON.stringify(conf), stdio: ['pipe', 'inherit', 'inherit'], env: { ...env, DPDK_CNI_ROOT: ${JSON.stringify(root)} } });
+process.exit(r.status === null ? 1 : r.status);
+`;
+  writeFileSync(join(binDir, name), script, { mode: 0o755 });
 }
 
 function childrenOf(pid: number): number[] {
