@@ -240,4 +240,16 @@ describe.runIf(isRoot)('containerd CRI caller (root)', { timeout: 180_000 }, () 
     released(vf, 'ctdchainfail');
     expect(podNetns()).toEqual([]);
   });
+
+  it('DPDK mode without IPAM as containerd\'s own network: containerd refuses a result with no address on eth0, and its DEL releases the device', async () => {
+    const vfs = node.sriovPf('0000:3e:00.0', { netdev: 'ctdpf1', numVfs: 1 });
+    ctd.network({ cniVersion: '1.0.0', name: 'ctdnoip', plugins: [{ type: 'dpdk-cni', deviceID: vfs[0] }] });
+    await ctd.restart();
+
+    const err = await ctd.runPod('noip').then(() => undefined, (e: Error) => e);
+    // containerd 1.6 takes the pod IP from eth0's addresses in the result and fails the sandbox without one
+    expect(err?.message).toContain('failed to find network info for sandbox');
+    released(undefined, 'ctdnoip');
+    expect(podNetns()).toEqual([]);
+  });
 });
