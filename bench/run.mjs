@@ -25,7 +25,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SimNode } from '../test/sim/simnode.mjs';
+import { SimNode } from '../dist/sim/simnode.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const int = (v, d) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Math.max(1, Math.floor(Number(v))) : d);

@@ -2,6 +2,8 @@
 // Bundle src/ into one CommonJS file per variant with esbuild:
 //   dist/dpdk-cni            the plugin (production: test hooks compiled out)
 //   dist/test/dpdk-cni       the same with the crash-test hooks (test/reliability only)
+//   dist/sim/simnode.mjs     the simulated node (src/sim/simnode.ts) as an ES module, for the Node
+//                            scripts in demo/, bench/ and build/ (they cannot import .ts; tests can)
 // CJS because Node's single-executable mode runs CommonJS; yargs reads import.meta.url, which
 // esbuild would silently turn into undefined in CJS, hence the shim.
 //
@@ -52,7 +54,23 @@ export async function bundle({ outfile, testHooks, shebang = true, cliChunk = fa
   writeFileSync(join(dirname(outfile), 'package.json'), '{"type":"commonjs"}\n');
 }
 
+/** The simulated node as one ES module: no bundling (node: imports only), not minified, readable. */
+export async function bundleSim({ outfile = join(root, 'dist/sim/simnode.mjs') } = {}) {
+  mkdirSync(dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [join(root, 'src/sim/simnode.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    legalComments: 'none',
+    outfile,
+    logLevel: 'warning',
+  });
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await bundle({ outfile: join(root, 'dist/dpdk-cni'), testHooks: false });
   await bundle({ outfile: join(root, 'dist/test/dpdk-cni'), testHooks: true });
+  await bundleSim();
 }

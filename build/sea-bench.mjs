@@ -13,7 +13,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSea, nodeBinary } from './sea.mjs';
-import { SimNode } from '../test/sim/simnode.mjs';
+import { SimNode } from '../dist/sim/simnode.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);

@@ -23,7 +23,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundle } from './bundle.mjs';
+import { bundle, bundleSim } from './bundle.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -197,7 +197,8 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
  * the functions it compiled to the cache.
  */
 async function warmCache({ work, bundleFile, cache, node, exe, runEnv }) {
-  const { SimNode } = await import('../test/sim/simnode.mjs');
+  await bundleSim(); // dist/sim/simnode.mjs, in case this script runs without build/bundle.mjs before it
+  const { SimNode } = await import('../dist/sim/simnode.mjs');
   const warm = join(work, 'warmup.cjs');
   await bundle({ outfile: warm, testHooks: false, shebang: false, entry: 'build/sea-warmup.ts' });
   const sim = join(work, 'node');

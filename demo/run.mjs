@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SimNode } from '../test/sim/simnode.mjs';
+import { SimNode } from '../dist/sim/simnode.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = process.env.DPDK_CNI_BIN ?? join(repo, 'dist/dpdk-cni');

@@ -53,7 +53,7 @@ export function toCniError(e: unknown, code: number = Code.Internal, prefix = ''
   return new CniError(code, prefix ? `${prefix}: ${msg}` : msg, '', { cause: e });
 }
 
-/** The error table documented in the README; kept here so the docs test can compare. */
+/** The error table documented in docs/reference.md; kept here so the docs test can compare. */
 export const ERROR_TABLE: ReadonlyArray<[number, string]> = [
   [1, 'Incompatible CNI version: the netconf cniVersion is not one of the supported versions, or the command needs a newer one (CHECK >= 0.4.0, STATUS/GC >= 1.1.0).'],
   [2, 'Unsupported field value: the value is valid JSON but this plugin cannot honour it.'],

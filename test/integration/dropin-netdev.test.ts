@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { cni, isRoot, REPO, tempDir, type CniCall } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
 

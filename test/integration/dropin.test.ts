@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { cni, REPO, TEST_BIN, tempDir, type CniCall } from '../helpers/cni.js';
 
 /**

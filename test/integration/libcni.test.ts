@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { isRoot, sh, tempDir } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
 import { buildDriver, pluginDir, runDriver, writeConflist, type DriverCall } from '../callers/driver.js';

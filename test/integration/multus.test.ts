@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { CNI_PLUGINS, cni, tempDir, type CniCall } from '../helpers/cni.js';
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { cni, isRoot, REPO, sh, tempDir, type RunResult } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
 import { loadYaml, type Doc } from '../helpers/k8s.js';

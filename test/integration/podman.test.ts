@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { isRoot, sh, tempDir } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
 import { pluginDir } from '../callers/driver.js';

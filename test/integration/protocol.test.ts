@@ -1,13 +1,13 @@
 /**
  * The CNI protocol against the built executable: env + stdin in, exactly one JSON document (or
- * nothing) on stdout and an exit code out. Devices are simulated (test/sim/simnode.mjs) so these
+ * nothing) on stdout and an exit code out. Devices are simulated (src/sim/simnode.ts) so these
  * tests exercise DPDK mode, which needs no netns changes; IPAM is Debian's real host-local/static.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cni, sh, tempDir, type CniCall, type RunResult } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 
 const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 const V0 = ['0.3.0', '0.3.1', '0.4.0'] as const;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cni, isRoot, sh, tempDir } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { awsNode, ENA_KERNEL, ENA_VFIO, PF, read, tool } from './tools-helpers.js';
 
 /**

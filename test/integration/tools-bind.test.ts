@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRoot, sh, tempDir } from '../helpers/cni.js';
 import { NetFixture } from '../helpers/netns.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { awsNode, ENA_KERNEL, ENA_MAC, ENA_VFIO, PF, read, sriovNode, tool } from './tools-helpers.js';
 
 /**

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 
 /** Run a node tool of the built executable the way an operator does: argv, no CNI_COMMAND. */
 export interface ToolRun {

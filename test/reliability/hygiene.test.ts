@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renam
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { CNI_PLUGINS } from '../helpers/cni.js';
 import { lockName } from '../../src/sys/lock.js';
 import { inproc } from './lib/inproc.js';

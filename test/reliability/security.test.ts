@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdte
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CNI_PLUGINS, type CniCall } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { classify } from '../../src/device/classify.js';
 import { makeHost } from '../../src/sys/host.js';
 import { report, type Row } from './lib/report.js';

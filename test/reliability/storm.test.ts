@@ -11,7 +11,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { percentile, report } from './lib/report.js';
 import { spawnCni, type ExecResult } from './lib/run.js';
 import type { CniCall } from '../helpers/cni.js';

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cni, cniEnv, tempDir, type CniCall, type RunResult } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 
 const LIVE = `/proc/${process.pid}/ns/net`;
 const PF = '0000:3b:00.0';

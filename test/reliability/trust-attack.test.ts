@@ -1,6 +1,6 @@
 /**
  * Findings of a black-box attack session, each reproduced against the built executable on a
- * simulated node (test/sim/simnode.mjs), as a runtime would run it:
+ * simulated node (src/sim/simnode.ts), as a runtime would run it:
  *
  * 1. a NAD naming dpdk-cni as its own IPAM plugin made it run itself without end (a process
  *    explosion that killing the top process did not stop);
@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { cniEnv } from './lib/inproc.js';
 import { BIN, spawnCni, type ExecResult } from './lib/run.js';
 import { scratchBase } from './lib/world.js';

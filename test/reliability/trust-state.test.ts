@@ -18,7 +18,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cni, cniAsync, tempDir, type CniCall, type RunResult } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { lockName } from '../../src/sys/lock.js';
 
 const LIVE = `/proc/${process.pid}/ns/net`;

@@ -5,7 +5,7 @@ import { CniError } from '../../src/cni/errors.js';
 import { classify, findNetdev, vfIndexOf } from '../../src/device/classify.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import { tempDir } from '../helpers/cni.js';
-import { SimNode, vfAddress } from '../sim/simnode.mjs';
+import { SimNode, vfAddress } from '../../src/sim/simnode.js';
 import { expectCniError } from '../helpers/errors.js';
 
 let dir: { path: string; cleanup: () => void };

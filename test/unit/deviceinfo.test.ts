@@ -7,7 +7,7 @@ import { buildDeviceInfo, deviceInfoPath, findRepresentor, safeValue, serialize,
 import { nullLogger } from '../../src/log/logger.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import { REPO, tempDir } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 
 const golden = (name: string) => readFileSync(`${REPO}/test/fixtures/deviceinfo/${name}`, 'utf8');
 const CNI_FILE = '/var/run/k8s.cni.cncf.io/devinfo/cni/default-dpdk-net-c0ffee_net1';

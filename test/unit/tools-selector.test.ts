@@ -5,7 +5,7 @@ import { parseResourceArg } from '../../src/node/dpconfig/selector.js';
 import { ToolError } from '../../src/node/errors.js';
 import { makeHost } from '../../src/sys/host.js';
 import { tempDir } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 
 /** The dp-config `--resource` syntax and the device plugin's selector semantics. */
 describe('parseResourceArg', () => {

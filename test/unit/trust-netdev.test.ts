@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cni.js';
-import { SimNode } from '../sim/simnode.mjs';
+import { SimNode } from '../../src/sim/simnode.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import type { Exec } from '../../src/sys/exec.js';
 import { nullLogger } from '../../src/log/logger.js';

@@ -8,7 +8,7 @@
 #    vp_vdpa cannot serve it either way; see docs/e2e.md), so link/traffic are proven in B.
 # B. vdpa_sim_net (a kernel vDPA device with a working datapath that loops TX back to RX) on
 #    vhost_vdpa, presented to the plugin under a PCI function of a simulated sysfs (DPDK_CNI_ROOT,
-#    test/sim/simnode.mjs): ADD publishes the REAL /dev/vhost-vdpa-N, and testpmd on that path
+#    src/sim/simnode.ts, run from dist/sim/simnode.mjs): ADD publishes the REAL /dev/vhost-vdpa-N, and testpmd on that path
 #    forwards packets (TX and RX > 0).
 # Needs the emulated IOMMU: vhost-vdpa maps DMA through the IOMMU domain of the parent device.
 
@@ -81,7 +81,7 @@ scenario_s2_vhost_vdpa() {
   rm -rf $S2_SIMROOT
   check "simulated sysfs: vdpa1 (bound to vhost_vdpa, child $schr) under PCI function $S2_SIMPCI" \
     env SIMROOT=$S2_SIMROOT SIMPCI=$S2_SIMPCI CHR="${schr#vhost-vdpa-}" node --input-type=module -e "
-      import { SimNode } from '$E2E_REPO/test/sim/simnode.mjs';
+      import { SimNode } from '$E2E_REPO/dist/sim/simnode.mjs';
       const n = new SimNode(process.env.SIMROOT);
       n.pci(process.env.SIMPCI, { driver: 'mlx5_core', vendor: '15b3', device: '101e' });
       n.vdpa(process.env.SIMPCI, 'vdpa1', 'vhost_vdpa', { index: Number(process.env.CHR) });"

@@ -2,7 +2,7 @@
 # Scenario 5 — VF settings on a real PF driver. netdevsim PFs implement SR-IOV VF attributes in the
 # kernel (`ip link set <pf> vf N ...` and `ip -j -d link` vfinfo_list) but are not PCI, so the PCI
 # side — VF addresses with a `physfn` link to a PF whose net/ has the netdevsim PF's netdev name —
-# is a simulated sysfs tree (test/sim/simnode.mjs) under DPDK_CNI_ROOT; every VF setting the plugin
+# is a simulated sysfs tree (src/sim/simnode.ts, run from dist/sim/simnode.mjs) under DPDK_CNI_ROOT; every VF setting the plugin
 # makes and reads back goes through the real driver.
 #   s5-vf-settings     one VF: every setting applied and read back, CHECK, tampering detected, DEL
 #                      restores every original; also captures test/fixtures/ip-link-netdevsim.json
@@ -28,7 +28,7 @@ vfs_json() { ip -j -d link show dev "$1" | jq -cS '.[0].vfinfo_list'; }
 # sim_pf PF-PCI NETDEV NUMVFS — prints the VF PCI addresses (space-separated), index order
 sim_pf() {
   SIMROOT=$S5_SIMROOT PF=$1 ND=$2 NUM=$3 node --input-type=module -e "
-    import { SimNode } from '$E2E_REPO/test/sim/simnode.mjs';
+    import { SimNode } from '$E2E_REPO/dist/sim/simnode.mjs';
     const n = new SimNode(process.env.SIMROOT);
     const vfs = n.sriovPf(process.env.PF, { netdev: process.env.ND, numVfs: Number(process.env.NUM), driver: 'ice', vfDriver: 'vfio-pci' });
     console.log(vfs.join(' '));"

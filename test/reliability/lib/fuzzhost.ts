@@ -7,7 +7,7 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SimNode } from '../../sim/simnode.mjs';
+import { SimNode } from '../../../src/sim/simnode.js';
 import { CNI_PLUGINS } from '../../helpers/cni.js';
 import { scratchBase, STATE } from './world.js';
 

@@ -1,5 +1,5 @@
 /**
- * One simulated node for a reliability scenario: a sysfs tree (test/sim/simnode.mjs) under its own
+ * One simulated node for a reliability scenario: a sysfs tree (src/sim/simnode.ts) under its own
  * root, real pod network namespaces, a veth end standing in for a kernel VF netdev, host-local IPAM
  * with its dataDir inside the root, and the Device-Info directory Multus uses. `snapshot()` records
  * everything a user would notice on the host; `diff()` lists what differs from a baseline.
@@ -9,7 +9,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SimNode } from '../../sim/simnode.mjs';
+import { SimNode } from '../../../src/sim/simnode.js';
 import { lockName } from '../../../src/sys/lock.js';
 import { tmpNameFor } from '../../../src/net/netdev.js';
 
