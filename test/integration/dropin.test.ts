@@ -235,6 +235,17 @@ describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied thro
     expect((db().log ?? []).length).toBe(want.writes.length * 2);
   });
 
+  it('the device plugin\'s quick-start NAD (no cniVersion) works unchanged under Multus, which injects its own cniVersion into the delegate', () => {
+    // callers.md: Multus sets name and cniVersion (its own configuration's) in every delegate's netconf
+    const conf = { ...dropIn('device-plugin-sriov-crd.json', vfs[1]!), cniVersion: '0.3.1' };
+    const add = vfCall({ command: 'ADD', conf });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect(add.json.cniVersion).toBe('0.3.1');
+    expect(add.json.ips[0].address).toMatch(/^10\.56\.217\.\d+\/24$/);
+    expect(vfCall({ command: 'DEL', conf }).code).toBe(0);
+    expect(ls(state('attachments'))).toEqual([]);
+  });
+
   it('a setting equal to what the VF has is accepted on a driver without that feature; another value is still refused (104)', () => {
     const d = db();
     d.ens1f0.refuse = ['state', 'min_tx_rate', 'trust'];
