@@ -3,7 +3,7 @@ import type { PciDevice } from '../device/classify.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import { loadMarker } from '../state/store.js';
-import { hostUseOf, hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons, type HostUse } from '../node/netdev-usage.js';
+import { hostUseOf, hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons, type HostUse } from '../net/usage.js';
 
 /**
  * ADD's in-use checks (the same test the node tools apply, src/node/netdev-usage.ts).

@@ -3,13 +3,13 @@ import { CniError, Code } from '../../cni/errors.js';
 import { lockTimeoutMs } from '../../commands/common.js';
 import { acquireLock, type Lock } from '../../sys/lock.js';
 import { makeHost, type Host } from '../../sys/host.js';
-import { sysfsWriter } from '../../node/attr-writer.js';
-import { checkAddress, executeBind, lastKnownText, parseTarget, planBind, targetText, writeText, type BindOutcome, type BindPlan, type DevView, type Target } from '../../node/bind.js';
-import { exitCodeOf, failed } from '../../node/errors.js';
-import { nodeStatus, renderStatus } from '../../node/status.js';
-import { seconds } from '../args.js';
-import type { ToolContext } from './index.js';
-import { err, out as print } from '../out.js';
+import { sysfsWriter } from './attr-writer.js';
+import { checkAddress, executeBind, lastKnownText, parseTarget, planBind, targetText, writeText, type BindOutcome, type BindPlan, type DevView, type Target } from './bind.js';
+import { exitCodeOf, failed } from '../shared/errors.js';
+import { nodeStatus, renderStatus } from './status.js';
+import { seconds } from '../cli/args.js';
+import type { ToolContext } from '../cli/context.js';
+import { err, out as print } from '../cli/out.js';
 
 /**
  * `dpdk-cni bind <pci...> --driver D`, `dpdk-cni bind --status`, `dpdk-cni unbind <pci...>`.

@@ -1,9 +1,9 @@
 import yargs, { type Argv } from 'yargs';
-import { commands } from './commands/index.js';
-import { seaInfo } from '../sea/chunk.js';
+import { commands } from './registry.js';
+import { seaInfo } from '../../sea/chunk.js';
 import { bunVersion, isSingleExecutable } from './runtime.js';
 import { rawArgvProblem, repeatedOptions } from './args.js';
-import { cut } from '../cni/quote.js';
+import { cut } from '../../cni/quote.js';
 import { err, out } from './out.js';
 
 /** yargs refused the arguments (or a command failed outside its own error handling): exit 2. */

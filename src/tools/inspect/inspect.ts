@@ -1,17 +1,17 @@
-import { classify, type Mode, type PciDevice } from '../device/classify.js';
-import { pciDir, readInt } from '../device/sysfs.js';
-import { buildDeviceInfo, findRepresentor, type DeviceInfo } from '../deviceinfo/spec.js';
-import { lastKnown, type LastKnown } from '../state/last-known.js';
-import { loadMarker, loadState } from '../state/store.js';
-import type { Host } from '../sys/host.js';
-import { isLiveNetns } from '../sys/netns.js';
-import { failed } from './errors.js';
-import { groupMembers, isNoiommuGroup, vfioGroupNode } from './iommu.js';
-import { hostUseReasons, netdevUsage, vfsInUse } from './netdev-usage.js';
-import { hostUseForAdd, refusePodUse } from '../commands/in-use.js';
-import { ipJson } from '../net/iproute.js';
-import { isCniError } from '../cni/errors.js';
-import { netdevFacts, readDevice, type NodeVdpa } from './pci-scan.js';
+import { classify, type Mode, type PciDevice } from '../../device/classify.js';
+import { pciDir, readInt } from '../../device/sysfs.js';
+import { buildDeviceInfo, findRepresentor, type DeviceInfo } from '../../deviceinfo/spec.js';
+import { lastKnown, type LastKnown } from '../../state/last-known.js';
+import { loadMarker, loadState } from '../../state/store.js';
+import type { Host } from '../../sys/host.js';
+import { isLiveNetns } from '../../sys/netns.js';
+import { failed } from '../shared/errors.js';
+import { groupMembers, isNoiommuGroup, vfioGroupNode } from '../shared/iommu.js';
+import { hostUseReasons, netdevUsage, vfsInUse } from '../../net/usage.js';
+import { hostUseForAdd, refusePodUse } from '../../commands/in-use.js';
+import { ipJson } from '../../net/iproute.js';
+import { isCniError } from '../../cni/errors.js';
+import { netdevFacts, readDevice, type NodeVdpa } from '../../device/scan.js';
 
 /** What dpdk-cni sees for one PCI address and what an ADD would do with it. Reads only. */
 export interface InspectReport {

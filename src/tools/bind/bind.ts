@@ -1,16 +1,16 @@
-import { isBdf } from '../device/pci.js';
-import { quote } from '../cni/quote.js';
-import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../state/last-known.js';
-import { loadMarker } from '../state/store.js';
-import type { Host } from '../sys/host.js';
-import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
+import { isBdf } from '../../device/pci.js';
+import { quote } from '../../cni/quote.js';
+import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../../state/last-known.js';
+import { loadMarker } from '../../state/store.js';
+import type { Host } from '../../sys/host.js';
+import { isLiveNetns, netnsMayBeAlive } from '../../sys/netns.js';
 import type { AttrWriter } from './attr-writer.js';
-import { failed, refused } from './errors.js';
-import { iommuState, vfioGroupNode } from './iommu.js';
-import { holdersOf, holdersText } from './open-files.js';
-import { pciDir } from '../device/sysfs.js';
-import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from './netdev-usage.js';
-import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from './pci-scan.js';
+import { failed, refused } from '../shared/errors.js';
+import { iommuState, vfioGroupNode } from '../shared/iommu.js';
+import { holdersOf, holdersText } from '../shared/open-files.js';
+import { pciDir } from '../../device/sysfs.js';
+import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from '../../net/usage.js';
+import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from '../../device/scan.js';
 
 /**
  * Driver binding the way the kernel documents it (Documentation/ABI/testing/sysfs-bus-pci):

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { findNetdev, vfIndexOf, USERSPACE_DRIVERS } from '../device/classify.js';
-import { isBdf } from '../device/pci.js';
-import { linkBase, netdevsIn, pciDir, PCI_DEVICES, readAttr, readInt } from '../device/sysfs.js';
+import { findNetdev, vfIndexOf, USERSPACE_DRIVERS } from './classify.js';
+import { isBdf } from './pci.js';
+import { linkBase, netdevsIn, pciDir, PCI_DEVICES, readAttr, readInt } from './sysfs.js';
 import type { Host } from '../sys/host.js';
 
 /** A vDPA device as sysfs shows it (/sys/bus/vdpa/devices/<name>). */

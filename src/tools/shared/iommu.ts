@@ -1,5 +1,5 @@
-import { readAttr } from '../device/sysfs.js';
-import type { Host } from '../sys/host.js';
+import { readAttr } from '../../device/sysfs.js';
+import type { Host } from '../../sys/host.js';
 
 export const NOIOMMU_PARAM = '/sys/module/vfio/parameters/enable_unsafe_noiommu_mode';
 

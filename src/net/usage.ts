@@ -1,4 +1,4 @@
-import { ipJson } from '../net/iproute.js';
+import { ipJson } from './iproute.js';
 import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
 import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';

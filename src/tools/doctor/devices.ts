@@ -1,7 +1,7 @@
 import type { Host } from '../../sys/host.js';
-import { groupMembers, isNoiommuGroup, vfioGroupNode } from '../iommu.js';
-import { listVdpa, networkDevices, readDevice, vendorDevice, type NodeDevice } from '../pci-scan.js';
-import { hostUseReasons, netdevUsage, vfsInUse } from '../netdev-usage.js';
+import { groupMembers, isNoiommuGroup, vfioGroupNode } from '../shared/iommu.js';
+import { listVdpa, networkDevices, readDevice, vendorDevice, type NodeDevice } from '../../device/scan.js';
+import { hostUseReasons, netdevUsage, vfsInUse } from '../../net/usage.js';
 import { ipJson } from '../../net/iproute.js';
 import { fail, pass, warn, type Check } from './types.js';
 

@@ -1,6 +1,6 @@
 import { readInt } from '../../device/sysfs.js';
 import type { Host } from '../../sys/host.js';
-import { iommuEnabled, iommuState, NOIOMMU_PARAM } from '../iommu.js';
+import { iommuEnabled, iommuState, NOIOMMU_PARAM } from '../shared/iommu.js';
 import { fail, pass, warn, type Check } from './types.js';
 
 /** Kernel prerequisites: IOMMU or vfio no-IOMMU mode, vfio-pci, hugepages reserved and mounted. */

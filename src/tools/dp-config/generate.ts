@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Host } from '../../sys/host.js';
-import { failed } from '../errors.js';
+import { failed } from '../shared/errors.js';
 import { existing, replaceAtomic } from '../../sys/replace-file.js';
 import { checkConfig, parseConfig, type Finding } from './check.js';
 import type { ResourceArg } from './selector.js';

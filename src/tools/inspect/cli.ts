@@ -1,10 +1,10 @@
 import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
-import { checkAddress } from '../../node/bind.js';
-import { exitCodeOf } from '../../node/errors.js';
-import { inspect, type InspectReport } from '../../node/inspect.js';
-import type { ToolContext } from './index.js';
-import { err, out } from '../out.js';
+import { checkAddress } from '../bind/bind.js';
+import { exitCodeOf } from '../shared/errors.js';
+import { inspect, type InspectReport } from './inspect.js';
+import type { ToolContext } from '../cli/context.js';
+import { err, out } from '../cli/out.js';
 
 /**
  * `dpdk-cni inspect <pci> [--json]`: what the plugin sees at that address and what ADD would do.

@@ -1,12 +1,12 @@
 import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
-import { CHECK_KINDS, renderReport, runDoctor } from '../../node/doctor/run.js';
-import { DEFAULT_CONFIG } from '../../node/dpconfig/types.js';
-import { selfFile } from './install.js';
-import type { ToolContext } from './index.js';
-import { err, out } from '../out.js';
+import { CHECK_KINDS, renderReport, runDoctor } from './run.js';
+import { DEFAULT_CONFIG } from '../dp-config/types.js';
+import { selfFile } from '../install/cli.js';
+import type { ToolContext } from '../cli/context.js';
+import { err, out } from '../cli/out.js';
 import { quote } from '../../cni/quote.js';
-import { seconds } from '../args.js';
+import { seconds } from '../cli/args.js';
 
 /** `dpdk-cni doctor [--json]`: is this node ready for DPDK pods? Exit 0 pass, 1 warn, 2 fail. */
 const CODE = { pass: 0, warn: 1, fail: 2 } as const;

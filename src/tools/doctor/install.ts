@@ -2,8 +2,8 @@ import type { Host } from '../../sys/host.js';
 import { netnsMayBeAlive } from '../../sys/netns.js';
 import { attachmentFile, loadMarker, loadState, readMarker, scanStates, STATE_DIR } from '../../state/store.js';
 import { readLastKnown } from '../../state/last-known.js';
-import { checkConfig, parseConfig } from '../dpconfig/check.js';
-import { MAX_CONFIG_BYTES } from '../dpconfig/types.js';
+import { checkConfig, parseConfig } from '../dp-config/check.js';
+import { MAX_CONFIG_BYTES } from '../dp-config/types.js';
 import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 
 /** The installed plugin, the device plugin config, and dpdk-cni's own state. */

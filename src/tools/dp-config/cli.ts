@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
-import { checkConfig, parseConfig, worst, type Finding } from '../../node/dpconfig/check.js';
-import { generate, writeConfig, writePathProblem } from '../../node/dpconfig/generate.js';
-import { parseResourceArg } from '../../node/dpconfig/selector.js';
-import { DEFAULT_CONFIG, MAX_CONFIG_BYTES } from '../../node/dpconfig/types.js';
-import { exitCodeOf } from '../../node/errors.js';
-import type { ToolContext } from './index.js';
-import { err, out } from '../out.js';
+import { checkConfig, parseConfig, worst, type Finding } from './check.js';
+import { generate, writeConfig, writePathProblem } from './generate.js';
+import { parseResourceArg } from './selector.js';
+import { DEFAULT_CONFIG, MAX_CONFIG_BYTES } from './types.js';
+import { exitCodeOf } from '../shared/errors.js';
+import type { ToolContext } from '../cli/context.js';
+import { err, out } from '../cli/out.js';
 
 /**
  * `dpdk-cni dp-config --resource <prefix>/<name>=<selector> ... [--write [path]]` and

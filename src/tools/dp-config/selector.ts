@@ -1,6 +1,6 @@
 import { isBdf } from '../../device/pci.js';
 import { quote } from '../../cni/quote.js';
-import { failed } from '../errors.js';
+import { failed } from '../shared/errors.js';
 import type { DpSelector } from './types.js';
 
 /**

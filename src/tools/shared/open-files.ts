@@ -1,5 +1,5 @@
-import { readAttr } from '../device/sysfs.js';
-import type { Host } from '../sys/host.js';
+import { readAttr } from '../../device/sysfs.js';
+import type { Host } from '../../sys/host.js';
 
 /**
  * Which processes hold a device's character file open (`/proc/<pid>/fd/*` links), read through

@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
 import type { Host } from '../../sys/host.js';
-import { isNetworkClass, readDevice, type NodeDevice } from '../pci-scan.js';
+import { isNetworkClass, readDevice, type NodeDevice } from '../../device/scan.js';
 import { candidates, matches, overlaps, pools } from './match.js';
-import { hostUseReasons, netdevUsage } from '../netdev-usage.js';
+import { hostUseReasons, netdevUsage } from '../../net/usage.js';
 import { ipJson } from '../../net/iproute.js';
 import { fullName, selectorList, type DpConfig, type DpSelector } from './types.js';
 

@@ -1,7 +1,7 @@
-import type { Host } from '../sys/host.js';
-import { isNoiommuGroup, vfioGroupNode } from './iommu.js';
-import { inUse, netdevUsage } from './netdev-usage.js';
-import { driverKind, listVdpa, networkDevices, vendorDevice, type NodeDevice, type NodeVdpa } from './pci-scan.js';
+import type { Host } from '../../sys/host.js';
+import { isNoiommuGroup, vfioGroupNode } from '../shared/iommu.js';
+import { inUse, netdevUsage } from '../../net/usage.js';
+import { driverKind, listVdpa, networkDevices, vendorDevice, type NodeDevice, type NodeVdpa } from '../../device/scan.js';
 
 /** dpdk-devbind.py's status view: network devices grouped by the kind of driver they are on. */
 export interface StatusEntry {

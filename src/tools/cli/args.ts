@@ -1,4 +1,4 @@
-import { quote } from '../cni/quote.js';
+import { quote } from '../../cni/quote.js';
 
 /**
  * Argument rules shared by the node tools, checked by yargs before any command runs (a failed

@@ -3,9 +3,9 @@ import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readd
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { untrustedDir } from '../../ipam/ipam.js';
-import type { ToolCommand, ToolContext } from './index.js';
-import { isSingleExecutable } from '../runtime.js';
-import { err, out as print } from '../out.js';
+import type { ToolCommand, ToolContext } from '../cli/context.js';
+import { isSingleExecutable } from '../cli/runtime.js';
+import { err, out as print } from '../cli/out.js';
 
 /**
  * `dpdk-cni install`: copy this very executable into the node's CNI bin directory (the DaemonSet

@@ -1,6 +1,6 @@
 import { pciDir, readInt } from '../../device/sysfs.js';
 import type { Host } from '../../sys/host.js';
-import { networkDevices, type NodeDevice } from '../pci-scan.js';
+import { networkDevices, type NodeDevice } from '../../device/scan.js';
 import { fullName, selectorList, type DpConfig, type DpSelector } from './types.js';
 
 /**
