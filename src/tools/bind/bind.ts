@@ -4,7 +4,6 @@ import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../../s
 import { loadMarker } from '../../state/store.js';
 import type { Host } from '../../sys/host.js';
 import { isLiveNetns, netnsMayBeAlive } from '../../sys/netns.js';
-import type { AttrWriter } from './attr-writer.js';
 import { failed, refused } from '../shared/errors.js';
 import { iommuState, vfioGroupNode } from '../shared/iommu.js';
 import { holdersOf, holdersText } from '../shared/open-files.js';
@@ -253,7 +252,7 @@ function settled(d: NodeDevice | undefined, t: Target): boolean {
 }
 
 /** Carry out a plan: record the netdev's facts, load the module, write sysfs, wait for the kernel. */
-export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan, timeoutMs: number): Promise<BindOutcome> {
+export async function executeBind(host: Host, plan: BindPlan, timeoutMs: number): Promise<BindOutcome> {
   if (plan.unchanged) return { ...plan, after: plan.before };
   const { pci, target } = plan;
   if (plan.modprobe) {
@@ -272,10 +271,10 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
   const overridePath = `/sys/bus/pci/devices/${pci}/driver_override`;
   for (const w of plan.writes) {
     try {
-      writer.write(host.p(w.path), w.value);
+      host.fs.writeAttr(host.p(w.path), w.value);
     } catch (e) {
       const msg = `writing ${JSON.stringify(w.value.trim())} to ${w.path} failed: ${(e as Error).message}. Check "dmesg | tail" for the kernel's reason`;
-      throw failed(`${msg}${undoOverride(host, writer, plan, overridePath)}`);
+      throw failed(`${msg}${undoOverride(host, plan, overridePath)}`);
     }
     plan.done.push(writeText(w, 'wrote'));
   }
@@ -306,14 +305,14 @@ export async function executeBind(host: Host, writer: AttrWriter, plan: BindPlan
  * (a driver reload, a rescan) long after this command reported failure. Put it back as it was.
  * Returns what to add to the error message.
  */
-function undoOverride(host: Host, writer: AttrWriter, plan: BindPlan, overridePath: string): string {
+function undoOverride(host: Host, plan: BindPlan, overridePath: string): string {
   const wrote = plan.done.includes(writeText(plan.writes.find((w) => w.path === overridePath) ?? { path: '', value: '' }, 'wrote'));
   if (!wrote) return '';
   const left = plan.writes.find((w) => w.path.endsWith('/unbind'));
   if (left && plan.done.includes(writeText(left, 'wrote'))) return ''; // it left its driver: the override is what binds it now
   const prev = plan.before.override ?? '\n';
   try {
-    writer.write(host.p(overridePath), prev);
+    host.fs.writeAttr(host.p(overridePath), prev);
     plan.done.push(writeText({ path: overridePath, value: prev }, 'wrote'));
     return `; driver_override was put back to ${plan.before.override ? JSON.stringify(plan.before.override) : 'none'}, the device is as it was`;
   } catch (e) {

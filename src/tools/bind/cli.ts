@@ -3,7 +3,6 @@ import { CniError, Code } from '../../cni/errors.js';
 import { lockTimeoutMs } from '../../commands/common.js';
 import { acquireLock, type Lock } from '../../sys/lock.js';
 import { makeHost, type Host } from '../../sys/host.js';
-import { sysfsWriter } from './attr-writer.js';
 import { checkAddress, executeBind, lastKnownText, parseTarget, planBind, targetText, writeText, type BindOutcome, type BindPlan, type DevView, type Target } from './bind.js';
 import { exitCodeOf, failed } from '../shared/errors.js';
 import { nodeStatus, renderStatus } from './status.js';
@@ -114,7 +113,7 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
       for (const pci of pcis) {
         const plan = plans.get(pci) as BindPlan;
         try {
-          const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, sysfsWriter, plan, opts.timeoutMs);
+          const out: BindPlan & { after?: DevView } = opts.dryRun ? plan : await executeBind(host, plan, opts.timeoutMs);
           results.push({ ...out, status: out.unchanged ? 'unchanged' : opts.dryRun ? 'planned' : 'changed' });
           if (!opts.json) print(show(host, out, opts.dryRun));
         } catch (e) {

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
 import { CHECK_KINDS, renderReport, runDoctor } from './run.js';
 import { DEFAULT_CONFIG } from '../dp-config/types.js';
-import { selfFile } from '../install/cli.js';
+import { selfFile } from '../install/install.js';
 import type { ToolContext } from '../cli/context.js';
 import { err, out } from '../cli/out.js';
 import { quote } from '../../cni/quote.js';
@@ -39,7 +39,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       }
       let self: string;
       try {
-        self = selfFile();
+        self = selfFile(host.fs);
       } catch {
         self = 'dpdk-cni';
       }
