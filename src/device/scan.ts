@@ -1,8 +1,69 @@
 import * as path from 'node:path';
-import { findNetdev, vfIndexOf, USERSPACE_DRIVERS } from './classify.js';
-import { isBdf } from './pci.js';
+import { isBdf, routingId, sameDomain } from './pci.js';
 import { linkBase, netdevsIn, pciDir, PCI_DEVICES, readAttr, readInt } from './sysfs.js';
 import type { Host } from '../sys/host.js';
+
+/**
+ * The one reader of PCI functions in sysfs: CNI ADD (classify.ts) and every node tool (doctor,
+ * dp-config, inspect, bind) see a device through these functions, so they name the same PF
+ * netdev, VF index and driver. Reads only, never writes.
+ */
+
+export const USERSPACE_DRIVERS = ['vfio-pci', 'igb_uio', 'uio_pci_generic'] as const;
+
+/** The VF index of `vf` under `pf`: O(1) from sriov_offset/stride, verified, else a scan. */
+export function vfIndexOf(host: Host, pf: string, vf: string): number | undefined {
+  const pfDir = pciDir(host, pf);
+  const offset = readInt(host, `${pfDir}/sriov_offset`);
+  const stride = readInt(host, `${pfDir}/sriov_stride`);
+  if (offset !== undefined && stride && sameDomain(pf, vf)) {
+    const idx = (routingId(vf) - routingId(pf) - offset) / stride;
+    if (Number.isInteger(idx) && idx >= 0 && linkBase(host, `${pfDir}/virtfn${idx}`) === vf) return idx;
+  }
+  for (const e of host.fs.readdir(pfDir)) {
+    const m = /^virtfn(\d+)$/.exec(e);
+    if (m && linkBase(host, `${pfDir}/${e}`) === vf) return Number(m[1]);
+  }
+  return undefined;
+}
+
+/**
+ * A function's own netdev among those in its net/ directory. In switchdev mode the VF
+ * representors (phys_port_name pfXvfY) sit in the PF's net/ directory too; the uplink has
+ * phys_port_name pN (or none in legacy mode).
+ */
+function uplinkIn(host: Host, dir: string): string | undefined {
+  const names = netdevsIn(host, dir);
+  if (names.length <= 1) return names[0];
+  const uplink = names.find((n) => {
+    const ppn = readAttr(host, `${dir}/net/${n}/phys_port_name`);
+    return ppn === undefined || ppn === '' || /^p\d+$/.test(ppn);
+  });
+  return uplink ?? names[0];
+}
+
+/** The PF's own netdev (its uplink, never a VF representor), through which VF settings are made. */
+export function pfUplink(host: Host, pfPci: string): string | undefined {
+  return uplinkIn(host, pciDir(host, pfPci));
+}
+
+/**
+ * The host netdev of a kernel-driven PCI function: its own in <pci>/net (the uplink when
+ * representors sit beside it), else <pci>/virtioN/net/X (virtio-net).
+ * `virtioOnly` (virtio-vdpa): the virtio device's netdev, never the function's own (e.g. mlx5's).
+ */
+export function findNetdev(host: Host, pci: string, virtioOnly = false): string | undefined {
+  const dir = pciDir(host, pci);
+  const direct = virtioOnly ? undefined : uplinkIn(host, dir);
+  if (direct) return direct;
+  for (const e of host.fs.readdir(dir).sort()) {
+    if (/^virtio\d+$/.test(e)) {
+      const n = netdevsIn(host, `${dir}/${e}`);
+      if (n.length > 0) return n[0];
+    }
+  }
+  return undefined;
+}
 
 /** A vDPA device as sysfs shows it (/sys/bus/vdpa/devices/<name>). */
 export interface NodeVdpa {
@@ -15,8 +76,8 @@ export interface NodeVdpa {
   chardev?: string;
 }
 
-/** One PCI function as the node tools see it: everything read from sysfs, nothing changed. */
-export interface NodeDevice {
+/** One PCI function as sysfs shows it (identity, driver, placement, SR-IOV position). */
+export interface PciFunction {
   pci: string;
   /** PCI class, e.g. 0x020000 (Ethernet) */
   pciClass?: string;
@@ -27,10 +88,15 @@ export interface NodeDevice {
   override?: string;
   numaNode?: number;
   iommuGroup?: string;
-  netdev?: string;
+  /** a VF: its PF, the PF's uplink netdev and the VF's index (undefined when no virtfnN names it) */
   pf?: { pci: string; netdev?: string; vfIndex?: number };
   /** a PF: number of VFs enabled */
   numVfs?: number;
+}
+
+/** A PCI function as the node tools see it: also its host netdev and its vDPA devices. */
+export interface NodeDevice extends PciFunction {
+  netdev?: string;
   vdpa: NodeVdpa[];
 }
 
@@ -71,11 +137,11 @@ export function listVdpa(host: Host): NodeVdpa[] {
   return out;
 }
 
-/** Read one PCI function; undefined when there is no such device. */
-export function readDevice(host: Host, pci: string, vdpa: NodeVdpa[] = listVdpa(host)): NodeDevice | undefined {
+/** Read one PCI function's own attributes; undefined when there is no such device. */
+export function readFunction(host: Host, pci: string): PciFunction | undefined {
   const dir = pciDir(host, pci);
   if (!host.fs.exists(dir)) return undefined;
-  const d: NodeDevice = { pci, vdpa: vdpa.filter((v) => v.parent === pci) };
+  const d: PciFunction = { pci };
   const cls = readAttr(host, `${dir}/class`);
   if (cls) d.pciClass = cls.toLowerCase();
   const vendor = hex(readAttr(host, `${dir}/vendor`));
@@ -90,20 +156,28 @@ export function readDevice(host: Host, pci: string, vdpa: NodeVdpa[] = listVdpa(
   if (numa !== undefined) d.numaNode = numa;
   const group = linkBase(host, `${dir}/iommu_group`);
   if (group) d.iommuGroup = group;
-  if (driver) {
-    const nd = findNetdev(host, pci);
-    if (nd) d.netdev = nd;
-  }
   const pf = linkBase(host, `${dir}/physfn`);
   if (pf) {
     d.pf = { pci: pf };
-    const pfNet = netdevsIn(host, pciDir(host, pf))[0];
+    const pfNet = pfUplink(host, pf);
     if (pfNet) d.pf.netdev = pfNet;
     const idx = vfIndexOf(host, pf, pci);
     if (idx !== undefined) d.pf.vfIndex = idx;
   }
   const numVfs = readInt(host, `${dir}/sriov_numvfs`);
   if (numVfs !== undefined) d.numVfs = numVfs;
+  return d;
+}
+
+/** Read one PCI function with its netdev and vDPA devices; undefined when there is no such device. */
+export function readDevice(host: Host, pci: string, vdpa: NodeVdpa[] = listVdpa(host)): NodeDevice | undefined {
+  const f = readFunction(host, pci);
+  if (!f) return undefined;
+  const d: NodeDevice = { ...f, vdpa: vdpa.filter((v) => v.parent === pci) };
+  if (f.driver) {
+    const nd = findNetdev(host, pci);
+    if (nd) d.netdev = nd;
+  }
   return d;
 }
 
