@@ -1,4 +1,4 @@
-import { isBdf } from '../../device/pci.js';
+import { bdfOf } from '../../device/pci.js';
 import { quote } from '../../cni/quote.js';
 import { lastKnown, lastKnownFile, saveLastKnown, type LastKnown } from '../../state/last-known.js';
 import { loadMarker } from '../../state/store.js';
@@ -19,7 +19,7 @@ import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDe
  */
 export type Target = { kind: 'driver'; name: string } | { kind: 'kernel' } | { kind: 'none' };
 
-export interface SysWrite {
+interface SysWrite {
   /** kernel path (without DPDK_CNI_ROOT) */
   path: string;
   value: string;
@@ -67,14 +67,16 @@ export function targetText(t: Target): string {
   return t.kind === 'driver' ? t.name : t.kind === 'kernel' ? 'its kernel driver' : 'no driver';
 }
 
+/** A PCI address typed on the command line, lower-cased (device/pci.ts bdfOf); a tool error if it is not one. */
 export function checkAddress(raw: string): string {
-  if (!isBdf(raw)) {
+  const bdf = bdfOf(raw);
+  if (bdf === undefined) {
     throw failed(`${quote(raw)} is not a PCI address: use the full form dddd:bb:dd.f, e.g. 0000:00:06.0 (see "dpdk-cni bind --status" or "lspci -D")`);
   }
-  return raw.toLowerCase();
+  return bdf;
 }
 
-export function viewOf(host: Host, d: NodeDevice): DevView {
+function viewOf(host: Host, d: NodeDevice): DevView {
   const v: DevView = {};
   if (d.driver) v.driver = d.driver;
   if (d.override) v.override = d.override;

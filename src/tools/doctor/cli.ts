@@ -7,10 +7,9 @@ import type { ToolContext } from '../cli/context.js';
 import { err, out } from '../cli/out.js';
 import { quote } from '../../cni/quote.js';
 import { seconds } from '../cli/args.js';
+import { EXIT_CODE } from '../shared/verdict.js';
 
 /** `dpdk-cni doctor [--json]`: is this node ready for DPDK pods? Exit 0 pass, 1 warn, 2 fail. */
-const CODE = { pass: 0, warn: 1, fail: 2 } as const;
-
 export function register(y: Argv, ctx: ToolContext): Argv {
   return y.command(
     'doctor',
@@ -49,7 +48,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
       } else {
         out(renderReport(r, `dpdk-cni ${ctx.version} doctor: node readiness${host.root ? ` (simulated node at ${host.root})` : ''}\n`));
       }
-      ctx.setExitCode(CODE[r.status]);
+      ctx.setExitCode(EXIT_CODE[r.status]);
     },
   );
 }

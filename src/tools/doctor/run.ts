@@ -3,6 +3,7 @@ import { deviceChecks, vdpaChecks } from './devices.js';
 import { binaryCheck, dpConfigCheck, stateCheck } from './install.js';
 import { hugepagesCheck, hugetlbfsCheck, iommuCheck, vfioCheck } from './kernel.js';
 import type { Check, CheckFn, DoctorOptions, Status } from './types.js';
+import { verdictLines, worst } from '../shared/verdict.js';
 
 /** Every check, in report order; one failing check never stops the others. */
 const ALL: Array<[string, CheckFn]> = [
@@ -18,7 +19,7 @@ const ALL: Array<[string, CheckFn]> = [
 ];
 export const CHECK_KINDS = ALL.map(([k]) => k);
 
-export interface Report {
+interface Report {
   status: Status;
   summary: Record<Status, number>;
   checks: Check[];
@@ -36,18 +37,16 @@ export function runDoctor(host: Host, o: DoctorOptions, skip: ReadonlySet<string
   }
   const summary: Record<Status, number> = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) summary[c.status]++;
-  const status: Status = summary.fail > 0 ? 'fail' : summary.warn > 0 ? 'warn' : 'pass';
+  const status = worst(checks.map((c) => c.status));
   return { status, summary, checks };
 }
 
-const TAG: Record<Status, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' };
-
+/** The human report: a header, one verdict line per check (fixes under them), the tally. */
 export function renderReport(r: Report, header: string): string {
   const width = Math.min(24, Math.max(...r.checks.map((c) => c.id.length), 4));
   const lines = [header];
   for (const c of r.checks) {
-    lines.push(`${TAG[c.status]}  ${c.id.padEnd(width)}  ${c.message}`);
-    if (c.fix && c.status !== 'pass') lines.push(`${' '.repeat(width + 8)}fix: ${c.fix}`);
+    lines.push(...verdictLines(c.status, `${c.id.padEnd(width)}  `, c.message, c.fix, width + 8));
   }
   lines.push(`\n${r.summary.pass} pass, ${r.summary.warn} warn, ${r.summary.fail} fail: ${r.status === 'pass' ? 'ready' : r.status === 'warn' ? 'ready, with warnings' : 'NOT ready'}`);
   return `${lines.join('\n')}\n`;

@@ -1,7 +1,8 @@
 import type { Host } from '../../sys/host.js';
+import type { Level } from '../shared/verdict.js';
 
 /** One line of the doctor's report. `fix` tells the operator what to do about a warn/fail. */
-export type Status = 'pass' | 'warn' | 'fail';
+export type Status = Level;
 export interface Check {
   /** stable id, e.g. "iommu", "hugepages", "nic:0000:00:06.0" (the part before ':' is the kind) */
   id: string;

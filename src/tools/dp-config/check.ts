@@ -5,9 +5,9 @@ import { candidates, matches, overlaps, pools } from './match.js';
 import { hostUseReasons, netdevUsage } from '../../net/usage.js';
 import { ipJson } from '../../net/iproute.js';
 import { fullName, selectorList, type DpConfig, type DpSelector } from './types.js';
+import type { Level } from '../shared/verdict.js';
 
-/** Validation of a device plugin config against this node: what the operator would find out late. */
-export type Level = 'pass' | 'warn' | 'fail';
+/** One finding of the validation of a device plugin config against this node. */
 export interface Finding {
   level: Level;
   resource?: string;
@@ -158,6 +158,3 @@ export function checkConfig(host: Host, conf: DpConfig): Finding[] {
   return out;
 }
 
-export function worst(fs: Finding[]): Level {
-  return fs.some((f) => f.level === 'fail') ? 'fail' : fs.some((f) => f.level === 'warn') ? 'warn' : 'pass';
-}

@@ -1,27 +1,25 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { makeHost } from '../../sys/host.js';
-import { checkConfig, parseConfig, worst, type Finding } from './check.js';
+import { checkConfig, parseConfig, type Finding } from './check.js';
 import { generate, writeConfig, writePathProblem } from './generate.js';
 import { parseResourceArg } from './selector.js';
 import { DEFAULT_CONFIG, MAX_CONFIG_BYTES } from './types.js';
 import { exitCodeOf } from '../shared/errors.js';
 import type { ToolContext } from '../cli/context.js';
 import { err, out } from '../cli/out.js';
+import { EXIT_CODE, verdictLines, worst } from '../shared/verdict.js';
+
+/** The findings, one verdict line each (a fix under it). */
+function renderFindings(fs: Finding[]): string {
+  return fs.map((f) => `${verdictLines(f.level, '', f.message, f.fix, 6).join('\n')}\n`).join('');
+}
 
 /**
  * `dpdk-cni dp-config --resource <prefix>/<name>=<selector> ... [--write [path]]` and
  * `dpdk-cni dp-config --check [--config path]`: the SR-IOV network device plugin's config, made
  * from and checked against this node's devices. Exit: 0 ok, 1 warnings, 2 failures/errors.
  */
-const TAG: Record<Finding['level'], string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' };
-
-function renderFindings(fs: Finding[]): string {
-  return fs.map((f) => `${TAG[f.level]}  ${f.message}${f.fix ? `\n      fix: ${f.fix}` : ''}\n`).join('');
-}
-
-const LEVEL_CODE = { pass: 0, warn: 1, fail: 2 } as const;
-
 export function register(y: Argv, ctx: ToolContext): Argv {
   return y.command(
     'dp-config',
@@ -58,15 +56,15 @@ export function register(y: Argv, ctx: ToolContext): Argv {
             const p = parseConfig(read.text);
             fs = p.config ? checkConfig(host, p.config) : [{ level: 'fail', message: `${a.config}: ${p.error}` }];
           }
-          const w = worst(fs);
+          const w = worst(fs.map((f) => f.level));
           out(a.json ? `${JSON.stringify({ config: a.config, status: w, findings: fs }, null, 2)}\n` : `${a.config}\n${renderFindings(fs)}`);
-          ctx.setExitCode(LEVEL_CODE[w]);
+          ctx.setExitCode(EXIT_CODE[w]);
           return;
         }
         const args = (a.resource ?? []).map((r) => parseResourceArg(String(r)));
         if (args.length === 0) throw new Error('name at least one --resource <prefix>/<name>=<selector> (or use --check)');
         const g = generate(host, args, a['object-selectors']);
-        const w = worst(g.findings);
+        const w = worst(g.findings.map((f) => f.level));
         const summary = renderFindings(g.findings);
         if (w === 'fail' && !a['allow-empty']) {
           err(`${summary}dpdk-cni: not writing a config that would not work on this node (--allow-empty overrides)\n`);
@@ -81,7 +79,7 @@ export function register(y: Argv, ctx: ToolContext): Argv {
           err(summary);
           out(g.text);
         }
-        ctx.setExitCode(w === 'fail' ? 1 : LEVEL_CODE[w]);
+        ctx.setExitCode(w === 'fail' ? 1 : EXIT_CODE[w]);
       } catch (e) {
         err(`dpdk-cni: ${(e as Error).message}\n`);
         ctx.setExitCode(exitCodeOf(e));
