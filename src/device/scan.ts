@@ -43,7 +43,7 @@ function uplinkIn(host: Host, dir: string): string | undefined {
 }
 
 /** The PF's own netdev (its uplink, never a VF representor), through which VF settings are made. */
-export function pfUplink(host: Host, pfPci: string): string | undefined {
+function pfUplink(host: Host, pfPci: string): string | undefined {
   return uplinkIn(host, pciDir(host, pfPci));
 }
 
@@ -100,7 +100,7 @@ export interface NodeDevice extends PciFunction {
   vdpa: NodeVdpa[];
 }
 
-export type DriverKind = 'dpdk' | 'kernel' | 'none';
+type DriverKind = 'dpdk' | 'kernel' | 'none';
 
 export function isNetworkClass(pciClass: string | undefined): boolean {
   return pciClass !== undefined && /^0x02[0-9a-f]{4}$/i.test(pciClass);
@@ -182,7 +182,7 @@ export function readDevice(host: Host, pci: string, vdpa: NodeVdpa[] = listVdpa(
 }
 
 /** Every PCI function on the node, sorted by address. */
-export function scanPci(host: Host): NodeDevice[] {
+function scanPci(host: Host): NodeDevice[] {
   const vdpa = listVdpa(host);
   return host.fs
     .readdir(host.p(PCI_DEVICES))

@@ -34,20 +34,20 @@ export interface HostRoute {
   nexthops?: HostNexthop[];
 }
 
-export interface HostNexthop {
+interface HostNexthop {
   dev: string;
   gateway?: string;
   weight?: number;
 }
 
-export interface UpperUse {
+interface UpperUse {
   name: string;
   kind: string;
   addresses: string[];
   master?: string;
 }
 
-export interface NetdevUsage {
+interface NetdevUsage {
   /** false when the netdev is not in this network namespace */
   present: boolean;
   up: boolean;
@@ -120,7 +120,7 @@ function parseNexthop(n: Obj): HostNexthop[] {
  * The routes of an `ip -j route show table all` dump that go through `ifname`: its own (`dev`)
  * and the multipath ones with a nexthop on it, which `ip route show dev X` does not list. Pure.
  */
-export function routesThrough(ifname: string, routes: readonly unknown[]): unknown[] {
+function routesThrough(ifname: string, routes: readonly unknown[]): unknown[] {
   return routes.filter((r) => isObj(r) && (r.dev === ifname || (Array.isArray(r.nexthops) && r.nexthops.some((n) => isObj(n) && n.dev === ifname))));
 }
 
@@ -158,7 +158,7 @@ export function parseUsage(ifname: string, links: readonly unknown[], routes: re
   return u;
 }
 
-export function routeText(r: HostRoute): string {
+function routeText(r: HostRoute): string {
   return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.table ? ` table ${r.table}` : ''}${r.nexthops ? ' (multipath)' : ''}`;
 }
 
@@ -208,7 +208,7 @@ export function hostUseOf(u: NetdevUsage): HostUse | undefined {
 
 // --- SR-IOV: VFs of a PF that pods hold ---
 
-export interface VfUse {
+interface VfUse {
   index: number;
   pci: string;
   marker: Marker;
@@ -230,7 +230,7 @@ export function vfsInUse(host: Host, pfPci: string): VfUse[] {
 }
 
 /** A VF of a PF whose netdev the host uses (addresses, routes, master, uppers). */
-export interface VfHostUse {
+interface VfHostUse {
   index: number;
   pci: string;
   netdev: string;

@@ -10,10 +10,7 @@ import { seconds } from '../cli/args.js';
 import type { ToolContext } from '../cli/context.js';
 import { err, out as print } from '../cli/out.js';
 
-/**
- * `dpdk-cni bind <pci...> --driver D`, `dpdk-cni bind --status`, `dpdk-cni unbind <pci...>`.
- * Exit: 0 done (or nothing to do), 1 refused by a safety check (--force overrides), 2 error.
- */
+/** A device's driver and what hangs on it, for one line of the report. */
 function devText(v: DevView): string {
   if (!v.driver) return v.override ? `no driver (driver_override=${v.override})` : 'no driver';
   const extra: string[] = [];
@@ -148,6 +145,10 @@ async function lockFor(host: Host, pci: string): Promise<Lock> {
 /** --timeout, checked by yargs before the command runs */
 const timeoutMs = (s: number): number => Math.round(s * 1000);
 
+/**
+ * `dpdk-cni bind <pci...> --driver D`, `dpdk-cni bind --status`, `dpdk-cni unbind <pci...>`.
+ * Exit: 0 done (or nothing to do), 1 refused by a safety check (--force overrides), 2 error.
+ */
 export function register(y: Argv, ctx: ToolContext): Argv {
   return y
     .command(

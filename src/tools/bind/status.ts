@@ -4,7 +4,7 @@ import { inUse, netdevUsage } from '../../net/usage.js';
 import { driverKind, listVdpa, networkDevices, vendorDevice, type NodeDevice, type NodeVdpa } from '../../device/scan.js';
 
 /** dpdk-devbind.py's status view: network devices grouped by the kind of driver they are on. */
-export interface StatusEntry {
+interface StatusEntry {
   pci: string;
   id: string;
   driver?: string;
@@ -56,7 +56,7 @@ export function nodeStatus(host: Host): Status {
   return s;
 }
 
-export function entryLine(e: StatusEntry): string {
+function entryLine(e: StatusEntry): string {
   const f: string[] = [e.pci, e.id, `drv=${e.driver ?? '(none)'}`];
   if (e.netdev) f.push(`if=${e.netdev}`);
   if (e.numaNode !== undefined && e.numaNode >= 0) f.push(`numa=${e.numaNode}`);
@@ -70,7 +70,7 @@ export function entryLine(e: StatusEntry): string {
   return f.join(' ');
 }
 
-export function vdpaLine(v: NodeVdpa): string {
+function vdpaLine(v: NodeVdpa): string {
   const f = [v.name, `parent=${v.parent ?? '(not PCI)'}`, `drv=${v.driver ?? '(none)'}`];
   if (v.chardev) f.push(`dev=${v.chardev}`);
   return f.join(' ');

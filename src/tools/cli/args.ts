@@ -16,13 +16,13 @@ export function repeatedOptions(argv: Record<string, unknown>, opts: { key?: Rec
   return `${bad.map((k) => `--${k}`).join(', ')} given more than once: give ${bad.length > 1 ? 'each of these options' : 'it'} once`;
 }
 
+/** The longest wait a tool accepts (bind/unbind --timeout). */
+const MAX_SECONDS = 3600;
+
 /**
  * A number of seconds from 0 to MAX_SECONDS (`--timeout`): anything else is refused, never replaced by a default.
  * `raw` is what was typed: yargs turns an empty value into 0.
  */
-/** The longest wait a tool accepts (bind/unbind --timeout). */
-export const MAX_SECONDS = 3600;
-
 export function seconds(name: string, v: unknown, raw: readonly string[] = []): true | string {
   const typed = typedValues(raw, name);
   // at most an hour: the device lock is held while waiting, and a typo like 1e300 would hold it for ever

@@ -11,7 +11,7 @@ export function bunVersion(): string | undefined {
 }
 
 /** True in a Bun-compiled single executable (not for `bun dist/dpdk-cni`). */
-export function isBunExecutable(): boolean {
+function isBunExecutable(): boolean {
   return bunVersion() !== undefined && BUN_VIRTUAL.test(process.argv[1] ?? '');
 }
 

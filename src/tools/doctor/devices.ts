@@ -5,7 +5,6 @@ import { hostUseReasons, netdevUsage, vfsInUse } from '../../net/usage.js';
 import { ipJson } from '../../net/iproute.js';
 import { fail, pass, warn, type Check } from './types.js';
 
-/** Candidate NICs, shared IOMMU groups, vfio device nodes, uio caveats, vDPA. */
 /** What uses the device (the test CNI ADD applies): the host through its netdev, pods through its VFs. */
 function usedBy(host: Host, d: NodeDevice, links: () => unknown[]): string | undefined {
   const why: string[] = [];
@@ -30,6 +29,7 @@ function nicLine(host: Host, d: NodeDevice): string {
   return f.join(', ');
 }
 
+/** Candidate NICs, shared IOMMU groups, vfio device nodes, uio caveats. */
 export function deviceChecks(host: Host): Check[] {
   const devs = networkDevices(host);
   if (devs.length === 0) return [warn('nic', 'no network PCI devices (class 0x02xxxx) on this node', 'attach a NIC, or create VFs: echo N > /sys/class/net/<pf>/device/sriov_numvfs')];

@@ -9,7 +9,7 @@ import { fail, pass, warn, type Check, type DoctorOptions } from './types.js';
 /** The installed plugin, the device plugin config, and dpdk-cni's own state. */
 
 /** A word for a printed shell command: as is when it needs no quoting, else single-quoted. */
-export function shq(s: string): string {
+function shq(s: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 

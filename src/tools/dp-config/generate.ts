@@ -34,7 +34,7 @@ export function buildConfig(args: ResourceArg[], objectSyntax: boolean): DpConfi
   return { resourceList };
 }
 
-export function renderConfig(c: DpConfig): string {
+function renderConfig(c: DpConfig): string {
   return `${JSON.stringify(c, null, 2)}\n`;
 }
 

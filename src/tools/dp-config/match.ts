@@ -51,7 +51,7 @@ export function matches(host: Host, d: NodeDevice, s: DpSelector): boolean {
   return true;
 }
 
-export interface PoolMatch {
+interface PoolMatch {
   resource: string;
   /** per selector object: the devices that joined the pool through it */
   perSelector: NodeDevice[][];

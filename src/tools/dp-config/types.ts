@@ -31,7 +31,7 @@ export interface DpConfig {
 }
 
 /** The device plugin's default --resource-prefix. */
-export const DEFAULT_PREFIX = 'intel.com';
+const DEFAULT_PREFIX = 'intel.com';
 export const DEFAULT_CONFIG = '/etc/pcidp/config.json';
 /** A device plugin config is a few KB; a bigger file (or /dev/zero) is refused, not read into memory. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

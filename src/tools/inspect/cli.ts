@@ -6,10 +6,7 @@ import { inspect, type InspectReport } from './inspect.js';
 import type { ToolContext } from '../cli/context.js';
 import { err, out } from '../cli/out.js';
 
-/**
- * `dpdk-cni inspect <pci> [--json]`: what the plugin sees at that address and what ADD would do.
- * Changes nothing. Exit: 0 the plugin can attach it, 1 ADD would refuse it, 2 no such device.
- */
+/** The human report: one row per fact, then what CNI ADD would do. */
 function render(r: InspectReport): string {
   const l: string[] = [];
   const row = (k: string, v: string | number | undefined) => {
@@ -53,6 +50,10 @@ function render(r: InspectReport): string {
   return `${l.join('\n')}\n`;
 }
 
+/**
+ * `dpdk-cni inspect <pci> [--json]`: what the plugin sees at that address and what ADD would do.
+ * Changes nothing. Exit: 0 the plugin can attach it, 1 ADD would refuse it, 2 no such device.
+ */
 export function register(y: Argv, ctx: ToolContext): Argv {
   return y.command(
     'inspect <pci>',

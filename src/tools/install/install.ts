@@ -14,7 +14,7 @@ import { isSingleExecutable } from '../cli/runtime.js';
 /** Temp files are `.dpdk-cni-install.<name>.<pid>.<random>.tmp`; a killed installer's are swept by age. */
 const TMP_PREFIX = '.dpdk-cni-install.';
 
-export class InstallError extends Error {}
+class InstallError extends Error {}
 
 /** The file this process runs from: the single executable itself, or the bundle node runs. */
 export function selfFile(fs: Fs): string {

@@ -3,7 +3,7 @@ import type { Host } from '../../sys/host.js';
 
 export const NOIOMMU_PARAM = '/sys/module/vfio/parameters/enable_unsafe_noiommu_mode';
 
-export interface IommuState {
+interface IommuState {
   /** IOMMU units registered with the kernel (/sys/class/iommu: dmar0, ivhd0, smmu3...) */
   units: string[];
   /** IOMMU groups that a real IOMMU made (not vfio no-IOMMU groups) */

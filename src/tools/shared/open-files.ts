@@ -8,7 +8,7 @@ import type { Host } from '../../sys/host.js';
  * return until the user lets go (vfio asks it to release the device), and the application loses
  * its NIC under it.
  */
-export interface Holder {
+interface Holder {
   pid: number;
   comm?: string;
   path: string;
