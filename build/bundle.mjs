@@ -8,7 +8,7 @@
 // esbuild would silently turn into undefined in CJS, hence the shim.
 //
 // The single executable (build/sea.mjs) bundles differently: `cliChunk` leaves the human CLI
-// (src/cli/tool.ts: yargs, pino, the node tools) out of the CNI bundle and makes it a chunk of its
+// (src/tools/cli/tool.ts: yargs, pino, the node tools) out of the CNI bundle and makes it a chunk of its
 // own (bundleChunk), loaded from a SEA asset only when there is no CNI_COMMAND.
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
-/** The import of ./cli/tool.js in src/main.ts, answered by src/sea/cli-asset.ts instead. */
+/** The import of ./tools/cli/tool.js in src/main.ts, answered by src/sea/cli-asset.ts instead. */
 const cliFromAsset = {
   name: 'cli-from-sea-asset',
   setup(b) {

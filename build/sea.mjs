@@ -110,7 +110,7 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
     // main script is only the loader (build/sea-loader.ts)
     await bundle({ outfile: main, testHooks: false, shebang: false, cliChunk: true });
     const cli = join(work, 'dpdk-cni-cli.cjs');
-    await bundle({ outfile: cli, testHooks: false, shebang: false, entry: 'src/cli/tool.ts' });
+    await bundle({ outfile: cli, testHooks: false, shebang: false, entry: 'src/tools/cli/tool.ts' });
     const cache = join(work, 'dpdk-cni.cache');
     await warmCache({ work, bundleFile: main, cache, node, exe, runEnv });
     assets = { 'dpdk-cni.cjs': relative(root, main), 'dpdk-cni.cache': relative(root, cache), 'dpdk-cni-cli.cjs': relative(root, cli) };

@@ -25,6 +25,6 @@ export async function main(): Promise<void> {
     process.exitCode = out.exitCode;
     return;
   }
-  const { runTool } = await import('./cli/tool.js');
+  const { runTool } = await import('./tools/cli/tool.js');
   process.exitCode = await runTool(process.argv.slice(2), VERSION);
 }

@@ -1,4 +1,4 @@
-import { USERSPACE_DRIVERS } from '../device/classify.js';
+import { USERSPACE_DRIVERS } from '../device/scan.js';
 import { linkBase, netdevsIn, pciDir, readAttr, readInt } from '../device/sysfs.js';
 import type { Logger } from '../log/logger.js';
 import { listLinks, type LinkInfo } from '../net/iproute.js';

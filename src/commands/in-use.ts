@@ -3,10 +3,10 @@ import type { PciDevice } from '../device/classify.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import { loadMarker } from '../state/store.js';
-import { hostUseOf, hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons, type HostUse } from '../node/netdev-usage.js';
+import { hostUseOf, hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons, type HostUse } from '../net/usage.js';
 
 /**
- * ADD's in-use checks (the same test the node tools apply, src/node/netdev-usage.ts).
+ * ADD's in-use checks (the same test the node tools apply, src/net/usage.ts).
  *
  * Pods: an SR-IOV PF whose VFs are in live pods is not attachable (its holder could change those
  * VFs' settings, and the VFs' own ADDs and DELs would lose their PF), nor is a VF whose PF is in a

@@ -5,18 +5,25 @@ import { quote } from '../cni/quote.js';
 const BDF_RE = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$/;
 
 /**
- * Validate a PCI address before it is used in any path: only the full BDF form passes, so nothing
- * like "../" or extra segments can reach sysfs. Returns it lower-cased, as the kernel names it.
+ * A PCI address checked before it is used in any path: only the full BDF form passes (device at
+ * most 0x1f), so nothing like "../" or extra segments can reach sysfs. Returns it lower-cased, as
+ * the kernel names it; undefined when `raw` is not one. The plugin (parseBdf) and the node tools
+ * (tools/bind checkAddress) each say so in their own error.
  */
+export function bdfOf(raw: string): string | undefined {
+  return BDF_RE.test(raw) ? raw.toLowerCase() : undefined;
+}
+
+/** bdfOf for a netconf field: a CniError (invalid config) naming the field when it is not a PCI address. */
 export function parseBdf(raw: string, field = 'deviceID'): string {
-  const m = BDF_RE.exec(raw);
-  if (!m || Number.parseInt(m[3] ?? '0', 16) > 0x1f) {
+  const bdf = bdfOf(raw);
+  if (bdf === undefined) {
     throw new CniError(
       Code.InvalidConfig,
       `${field} ${quote(raw)} is not a PCI address: expected the full form dddd:bb:dd.f (for example 0000:03:02.1)`,
     );
   }
-  return raw.toLowerCase();
+  return bdf;
 }
 
 export function isBdf(raw: string): boolean {

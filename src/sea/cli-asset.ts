@@ -1,8 +1,8 @@
-import type { runTool as RunTool } from '../cli/tool.js';
+import type { runTool as RunTool } from '../tools/cli/tool.js';
 import { compileChunk, runChunk } from './chunk.js';
 
 /**
- * Stands in for src/cli/tool.ts inside the single executable (build/bundle.mjs, cliChunk): the
+ * Stands in for src/tools/cli/tool.ts inside the single executable (build/bundle.mjs, cliChunk): the
  * human CLI (yargs, pino, the node tools: ~230 KB of the ~300 KB bundle) is a separate SEA asset
  * compiled only when dpdk-cni runs without CNI_COMMAND, so no CNI call reads or parses it.
  */

@@ -4,7 +4,7 @@ import type { Mode, PfInfo } from '../device/classify.js';
 import type { VdpaInfo } from '../device/vdpa.js';
 import type { VfSettings, VfState } from '../net/vf.js';
 import type { Result } from '../cni/result.js';
-import type { HostUse } from '../node/netdev-usage.js';
+import type { HostUse } from '../net/usage.js';
 
 import { isBdf } from '../device/pci.js';
 import { attachmentProblem, checkKey, markerProblem, newerVersion, STATE_VERSION } from './validate.js';

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { step } from './fault.js';
+import { replaceAtomic, type Content } from './replace-file.js';
 
 /** Thin port over the filesystem so the logic can be tested against a fake. */
 export interface Fs {
@@ -24,6 +25,21 @@ export interface Fs {
    * descriptor, so /dev/zero or a FIFO is refused instead of read without end.
    */
   readRegular(p: string, maxBytes: number): { text: string } | { problem: string } | undefined;
+  /**
+   * Write a value to an existing kernel attribute (driver_override, <driver>/unbind,
+   * drivers_probe): never creates a file and never follows a symlink, so a missing attribute is
+   * an error on a real node and on a simulated one alike.
+   */
+  writeAttr(p: string, value: string): void;
+  /** Size of the regular file at `p` (symlinks followed); undefined when missing or not a regular file. */
+  fileSize(p: string): number | undefined;
+  /** True when `b` is a regular file with the same bytes as `a` (read in chunks). */
+  sameBytes(a: string, b: string): boolean;
+  /**
+   * Replace `p` atomically with a text or a copy of a file, for several writers at once (each its
+   * own temp name `<tmpPrefix><pid>.<random>.tmp`, stale ones swept): see sys/replace-file.ts.
+   */
+  replaceFile(p: string, content: Content, mode: number, tmpPrefix?: string): void;
 }
 
 function errno(e: unknown): string | undefined {
@@ -81,8 +97,60 @@ function readRegular(p: string, maxBytes: number): { text: string } | { problem:
   }
 }
 
+function writeAttr(p: string, value: string): void {
+  const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW);
+  try {
+    fs.writeSync(fd, value);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fileSize(p: string): number | undefined {
+  try {
+    const st = fs.statSync(p);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const CHUNK = 1 << 20;
+
+function sameBytes(a: string, b: string): boolean {
+  let sb: fs.Stats;
+  try {
+    sb = fs.statSync(b);
+  } catch {
+    return false;
+  }
+  const sa = fs.statSync(a);
+  if (!sb.isFile() || sa.size !== sb.size) return false;
+  if (sa.ino === sb.ino && sa.dev === sb.dev) return true;
+  const fa = fs.openSync(a, 'r');
+  const fb = fs.openSync(b, 'r');
+  try {
+    const ba = Buffer.allocUnsafe(CHUNK);
+    const bb = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const na = fs.readSync(fa, ba, 0, CHUNK, null);
+      const nb = fs.readSync(fb, bb, 0, CHUNK, null);
+      if (na !== nb) return false;
+      if (na === 0) return true;
+      if (ba.compare(bb, 0, nb, 0, na) !== 0) return false;
+    }
+  } finally {
+    fs.closeSync(fa);
+    fs.closeSync(fb);
+  }
+}
+
 export const realFs: Fs = {
   readRegular,
+  writeAttr,
+  fileSize,
+  sameBytes,
+  replaceFile: replaceAtomic,
   readText(p) {
     try {
       return fs.readFileSync(p, 'utf8');

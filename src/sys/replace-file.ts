@@ -42,10 +42,9 @@ export function tmpPrefixOf(p: string): string {
   return `.${path.basename(p)}.`;
 }
 
-/** Temp files of `p` that a killed writer left, judged by age (a live writer's is seconds old). */
-function sweep(p: string): void {
+/** Temp files `<prefix>*.tmp` beside `p` that a killed writer left, judged by age (a live writer's is seconds old). */
+function sweep(p: string, prefix: string): void {
   const dir = path.dirname(p);
-  const prefix = tmpPrefixOf(p);
   for (const e of fs.readdirSync(dir)) {
     if (!e.startsWith(prefix) || !e.endsWith('.tmp')) continue;
     try {
@@ -56,14 +55,38 @@ function sweep(p: string): void {
   }
 }
 
-/** temp file (unique name, O_EXCL) + fsync + rename over `p` + fsync of the directory. */
-export function replaceAtomic(p: string, data: string, mode: number): void {
+/** What replaceAtomic writes: a text, or a copy of a file (read in chunks: the single executable is ~110 MB). */
+export type Content = string | { copyOf: string };
+
+const CHUNK = 1 << 20;
+
+function copyInto(fd: number, src: string): void {
+  const inp = fs.openSync(src, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const n = fs.readSync(inp, buf, 0, CHUNK, null);
+      if (n === 0) break;
+      let off = 0;
+      while (off < n) off += fs.writeSync(fd, buf, off, n - off);
+    }
+  } finally {
+    fs.closeSync(inp);
+  }
+}
+
+/**
+ * temp file (unique name `<prefix><pid>.<random>.tmp`, O_EXCL) + fsync + rename over `p` + fsync of
+ * the directory. `prefix` defaults to `.<name>.`; stale temp files with the same prefix are swept first.
+ */
+export function replaceAtomic(p: string, data: Content, mode: number, prefix = tmpPrefixOf(p)): void {
   const dir = path.dirname(p);
-  sweep(p);
-  const tmp = path.join(dir, `${tmpPrefixOf(p)}${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  sweep(p, prefix);
+  const tmp = path.join(dir, `${prefix}${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
   try {
-    fs.writeSync(fd, data);
+    if (typeof data === 'string') fs.writeSync(fd, data);
+    else copyInto(fd, data.copyOf);
     fs.fchmodSync(fd, mode);
     fs.fsyncSync(fd);
     fs.closeSync(fd);

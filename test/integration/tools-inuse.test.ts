@@ -6,7 +6,7 @@ import { NetFixture } from '../helpers/netns.js';
 import { awsNode, ENA_KERNEL, ENA_VFIO, PF, read, sriovNode, tool } from './tools-helpers.js';
 
 /**
- * The node tools apply the test CNI ADD applies (src/node/netdev-usage.ts): a netdev the host
+ * The node tools apply the test CNI ADD applies (src/net/usage.ts): a netdev the host
  * uses (address, route, bridge, macvlan with addresses) and an SR-IOV PF whose VFs are in pods
  * (issue #13 item 3, #14 items 2 and 3). The simulated NIC's netdev is a real veth in the host.
  */

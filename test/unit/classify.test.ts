@@ -2,7 +2,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniError } from '../../src/cni/errors.js';
-import { classify, findNetdev, vfIndexOf } from '../../src/device/classify.js';
+import { classify } from '../../src/device/classify.js';
+import { findNetdev, vfIndexOf } from '../../src/device/scan.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import { tempDir } from '../helpers/cni.js';
 import { SimNode, vfAddress } from '../../src/sim/simnode.js';
@@ -50,6 +51,17 @@ describe('PF-less devices and kernel drivers', () => {
     node.netdev('0000:00:13.0', 'eth3', { virtio: 5 });
     expect(findNetdev(host, '0000:00:13.0')).toBe('eth3');
     expect(classify(host, '0000:00:13.0')).toMatchObject({ mode: 'netdev', driver: 'virtio-pci', netdev: 'eth3' });
+  });
+
+  it('a switchdev PF on its kernel driver is netdev mode naming its uplink, not a representor that sorts first', () => {
+    node.pci('0000:3b:00.0', { driver: 'mlx5_core' });
+    node.netdev('0000:3b:00.0', 'ens1f0');
+    const net = join(node.realDir('0000:3b:00.0'), 'net');
+    writeFileSync(join(net, 'ens1f0', 'phys_port_name'), 'p0\n');
+    mkdirSync(join(net, 'ens0pf0vf0'));
+    writeFileSync(join(net, 'ens0pf0vf0', 'phys_port_name'), 'pf0vf0\n');
+    expect(findNetdev(host, '0000:3b:00.0')).toBe('ens1f0');
+    expect(classify(host, '0000:3b:00.0')).toMatchObject({ mode: 'netdev', netdev: 'ens1f0' });
   });
 
   it('a device that does not exist → 100 naming the address and the sysfs path', () => {

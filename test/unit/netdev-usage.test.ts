@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostUseOf, hostUseReasons, parseRoute, parseUsage, vfUseReasons } from '../../src/node/netdev-usage.js';
+import { hostUseOf, hostUseReasons, parseRoute, parseUsage, vfUseReasons } from '../../src/net/usage.js';
 import { hostUseCommands } from '../../src/net/netdev.js';
 
 // The in-use test every caller applies (CNI ADD, bind/unbind, inspect, doctor, dp-config): facts

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildConfig } from '../../src/node/dpconfig/generate.js';
-import { candidates, pools } from '../../src/node/dpconfig/match.js';
-import { parseResourceArg } from '../../src/node/dpconfig/selector.js';
-import { ToolError } from '../../src/node/errors.js';
+import { buildConfig } from '../../src/tools/dp-config/generate.js';
+import { candidates, pools } from '../../src/tools/dp-config/match.js';
+import { parseResourceArg } from '../../src/tools/dp-config/selector.js';
+import { ToolError } from '../../src/tools/shared/errors.js';
 import { makeHost } from '../../src/sys/host.js';
 import { tempDir } from '../helpers/cni.js';
 import { SimNode } from '../../src/sim/simnode.js';
