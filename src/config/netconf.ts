@@ -63,8 +63,6 @@ export const netConfSchema = z.looseObject({
   'cni.dev/attachments': z.optional(z.array(attachment)),
 });
 
-export type RawNetConf = z.infer<typeof netConfSchema>;
-
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 /** The validated, normalised configuration the commands work with. */
@@ -133,10 +131,6 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     default:
       return `field "${field}" is invalid (${issue.message}), got ${got}`;
   }
-}
-
-export function isValidMac(mac: string): boolean {
-  return MAC_RE.test(mac);
 }
 
 /** Unicast, not all-zero: what a device can take as its address. */

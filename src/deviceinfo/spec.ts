@@ -130,13 +130,6 @@ export function deviceInfoPath(host: Host, file: string, key: AttachmentKey): st
   return p;
 }
 
-/**
- * Why the device-info path saved at ADD must not be touched now, or undefined. Checked again at
- * every removal (DEL, GC, rollback): a directory may have been swapped for a symlink since ADD, and
- * a state file is not proof of anything. The path must still be what ADD's rules give for this
- * attachment's name: `<devinfo>/cni/<name>` with real directories below the base, the file a
- * regular single-link file (or gone), the name ending in the attachment's `-<containerID>_<ifName>`.
- */
 /** `file` with the symlinks of its directory resolved (as it is when the directory is missing). */
 function canonical(host: Host, file: string): string {
   const cut = file.lastIndexOf('/');
@@ -144,7 +137,14 @@ function canonical(host: Host, file: string): string {
   return dir === undefined ? file : `${dir}/${file.slice(cut + 1)}`;
 }
 
-export function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string | undefined {
+/**
+ * Why the device-info path saved at ADD must not be touched now, or undefined. Checked again at
+ * every removal (DEL, GC, rollback): a directory may have been swapped for a symlink since ADD, and
+ * a state file is not proof of anything. The path must still be what ADD's rules give for this
+ * attachment's name: `<devinfo>/cni/<name>` with real directories below the base, the file a
+ * regular single-link file (or gone), the name ending in the attachment's `-<containerID>_<ifName>`.
+ */
+function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string | undefined {
   const name = saved.slice(saved.lastIndexOf('/') + 1);
   let why = `it is not a file directly in ${DEVINFO_DIRS.map((b) => `${b}/cni`).join(' or ')} any more`;
   for (const base of DEVINFO_DIRS) {
