@@ -193,7 +193,7 @@ export function removeUnsavedDeviceInfo(host: Host, file: string, key: Attachmen
  * being followed — its content would be kept as "previous" and written back, mode 0444, by a
  * rollback, and Multus would publish it in the pod's network-status.
  */
-export function readDeviceInfo(path: string): string | undefined {
+function readDeviceInfo(path: string): string | undefined {
   try {
     return readConfined(path, FIELD, 64 * 1024);
   } catch (e) {
@@ -203,18 +203,26 @@ export function readDeviceInfo(path: string): string | undefined {
 }
 
 /**
- * Write the device-info file at `path` (already confined by deviceInfoPath). Keeps what an
- * existing file (the device plugin's, copied by Multus) says. Returns what DEL needs to undo it.
+ * The device-info file ADD will write at `path` (already confined by deviceInfoPath) and what is
+ * there now: what DEL needs to undo it, read once before anything changes.
  */
-export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: Logger): DeviceInfoState {
-  const file = path;
+export function deviceInfoTarget(path: string): DeviceInfoState {
   const previous = readDeviceInfo(path);
+  return previous === undefined ? { path } : { path, previous };
+}
+
+/**
+ * Write the device-info file of `target`, keeping what the file that was there (the device
+ * plugin's, copied by Multus) says.
+ */
+export function writeDeviceInfo(host: Host, target: DeviceInfoState, dev: PciDevice, log: Logger): void {
+  const { path, previous } = target;
   let existing: DeviceInfo | undefined;
   if (previous !== undefined) {
     try {
       existing = JSON.parse(previous) as DeviceInfo;
     } catch {
-      log.warn('existing device-info file is not JSON; replacing it', { file });
+      log.warn('existing device-info file is not JSON; replacing it', { file: path });
     }
   }
   const info = buildDeviceInfo(dev, existing, findRepresentor(host, dev));
@@ -223,11 +231,8 @@ export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: L
     host.fs.writeAtomic(path, serialize(info), 0o444);
   } catch (e) {
     if (e instanceof CniError) throw e;
-    throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${quote(file)}: ${(e as Error).message}`);
+    throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${quote(path)}: ${(e as Error).message}`);
   }
-  const st: DeviceInfoState = { path };
-  if (previous !== undefined) st.previous = previous;
-  return st;
 }
 
 /**
