@@ -82,18 +82,19 @@ export function buildDeviceInfo(dev: PciDevice, existing: DeviceInfo | undefined
     v['pci-address'] = dev.pci;
     if (dev.pf) v['pf-pci-address'] = dev.pf.pci;
     if (representor) v['representor-device'] = representor;
-    const out: DeviceInfo = { type: 'vdpa', version: '1.1.0' };
-    const o = ordered(sanitize(v), VDPA_ORDER);
-    if (o) out.vdpa = o;
-    return out;
+    return specOf('vdpa', ordered(sanitize(v), VDPA_ORDER));
   }
   const p: PciInfo = { ...existing?.pci };
   p['pci-address'] = dev.pci;
   if (dev.pf) p['pf-pci-address'] = dev.pf.pci;
   if (representor) p['representor-device'] = representor;
-  const out: DeviceInfo = { type: 'pci', version: '1.1.0' };
-  const o = ordered(sanitize(p), PCI_ORDER);
-  if (o) out.pci = o;
+  return specOf('pci', ordered(sanitize(p), PCI_ORDER));
+}
+
+/** A spec 1.1.0 file of `type` whose `type` section is `fields` (left out when empty). */
+function specOf(type: 'pci' | 'vdpa', fields: Record<string, string> | undefined): DeviceInfo {
+  const out: DeviceInfo = { type, version: '1.1.0' };
+  if (fields) out[type] = fields;
   return out;
 }
 
