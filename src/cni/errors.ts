@@ -29,8 +29,6 @@ export const Code = {
   DeviceInUse: 111,
 } as const;
 
-export type CodeValue = (typeof Code)[keyof typeof Code];
-
 export class CniError extends Error {
   readonly code: number;
   readonly details: string;

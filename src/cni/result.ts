@@ -89,6 +89,17 @@ export function mergeDns(conf: Dns | undefined, ipam: Dns): Dns {
   return d;
 }
 
+/** `raw[field]`: absent is none; else an array whose entries are objects with a string `key`, each read by `f` (code 6 otherwise). */
+function listOf<T>(raw: Record<string, unknown>, field: string, key: string, aKey: string, what: string, f: (o: Record<string, unknown>) => T): T[] {
+  const list = raw[field];
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new CniError(Code.DecodeFailure, `${what}.${field} is not an array`);
+  return list.map((o: unknown) => {
+    if (!isObj(o) || typeof o[key] !== 'string') throw new CniError(Code.DecodeFailure, `${what}.${field} has an entry without ${aKey}`);
+    return f(o);
+  });
+}
+
 /**
  * Parse a result of any supported version (0.3.0-1.1.0), e.g. a prevResult or an IPAM plugin's
  * output, into the internal 1.x shape. `version` of 0.x ips is dropped; unknown keys are ignored.
@@ -96,42 +107,30 @@ export function mergeDns(conf: Dns | undefined, ipam: Dns): Dns {
 export function parseResult(raw: unknown, what = 'result'): Result {
   if (!isObj(raw)) throw new CniError(Code.DecodeFailure, `${what} is not a JSON object`);
   const r = emptyResult();
-  if (raw.interfaces !== undefined) {
-    if (!Array.isArray(raw.interfaces)) throw new CniError(Code.DecodeFailure, `${what}.interfaces is not an array`);
-    for (const i of raw.interfaces) {
-      if (!isObj(i) || typeof i.name !== 'string') throw new CniError(Code.DecodeFailure, `${what}.interfaces has an entry without a name`);
-      const itf: Interface = { name: i.name };
-      const mac = str(i.mac); if (mac) itf.mac = mac;
-      const mtu = num(i.mtu); if (mtu) itf.mtu = mtu;
-      const sb = str(i.sandbox); if (sb) itf.sandbox = sb;
-      const sp = str(i.socketPath); if (sp) itf.socketPath = sp;
-      const pci = str(i.pciID); if (pci) itf.pciID = pci;
-      r.interfaces.push(itf);
+  r.interfaces = listOf(raw, 'interfaces', 'name', 'a name', what, (i) => {
+    const itf: Interface = { name: i.name as string };
+    const mac = str(i.mac); if (mac) itf.mac = mac;
+    const mtu = num(i.mtu); if (mtu) itf.mtu = mtu;
+    const sb = str(i.sandbox); if (sb) itf.sandbox = sb;
+    const sp = str(i.socketPath); if (sp) itf.socketPath = sp;
+    const pci = str(i.pciID); if (pci) itf.pciID = pci;
+    return itf;
+  });
+  r.ips = listOf(raw, 'ips', 'address', 'an address', what, (ip) => {
+    const c: IpConfig = { address: ip.address as string };
+    const gw = str(ip.gateway); if (gw) c.gateway = gw;
+    if (typeof ip.interface === 'number' && Number.isInteger(ip.interface) && ip.interface >= 0) c.interface = ip.interface;
+    return c;
+  });
+  r.routes = listOf(raw, 'routes', 'dst', 'a dst', what, (rt) => {
+    const route: Route = { dst: rt.dst as string };
+    const gw = str(rt.gw); if (gw) route.gw = gw;
+    for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
+      const v = num(rt[k]);
+      if (v !== undefined) route[k] = v;
     }
-  }
-  if (raw.ips !== undefined) {
-    if (!Array.isArray(raw.ips)) throw new CniError(Code.DecodeFailure, `${what}.ips is not an array`);
-    for (const ip of raw.ips) {
-      if (!isObj(ip) || typeof ip.address !== 'string') throw new CniError(Code.DecodeFailure, `${what}.ips has an entry without an address`);
-      const c: IpConfig = { address: ip.address };
-      const gw = str(ip.gateway); if (gw) c.gateway = gw;
-      if (typeof ip.interface === 'number' && Number.isInteger(ip.interface) && ip.interface >= 0) c.interface = ip.interface;
-      r.ips.push(c);
-    }
-  }
-  if (raw.routes !== undefined) {
-    if (!Array.isArray(raw.routes)) throw new CniError(Code.DecodeFailure, `${what}.routes is not an array`);
-    for (const rt of raw.routes) {
-      if (!isObj(rt) || typeof rt.dst !== 'string') throw new CniError(Code.DecodeFailure, `${what}.routes has an entry without a dst`);
-      const route: Route = { dst: rt.dst };
-      const gw = str(rt.gw); if (gw) route.gw = gw;
-      for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
-        const v = num(rt[k]);
-        if (v !== undefined) route[k] = v;
-      }
-      r.routes.push(route);
-    }
-  }
+    return route;
+  });
   r.dns = parseDns(raw.dns);
   return r;
 }

@@ -80,11 +80,11 @@ export function wantedVf(conf: NetConf, mac: string | undefined): VfSettings {
 }
 
 /** CNI env for running IPAM on behalf of a saved attachment (GC and healing run for others). */
-export function ipamArgs(args: CmdArgs, st: AttachmentState, netns: string): CmdArgs {
+function ipamArgs(args: CmdArgs, st: AttachmentState, netns: string): CmdArgs {
   return { ...args, containerId: st.key.containerID, ifName: st.key.ifname, netns };
 }
 
-export function ipamEnv(host: Host, st: AttachmentState, netns: string): Host {
+function ipamEnv(host: Host, st: AttachmentState, netns: string): Host {
   return { ...host, env: { ...host.env, CNI_CONTAINERID: st.key.containerID, CNI_IFNAME: st.key.ifname, CNI_NETNS: netns } };
 }
 

@@ -8,11 +8,6 @@ import { isIP } from '../cni/ip.js';
 import { deviceInfoNameProblem } from '../deviceinfo/name.js';
 import { MAC_RE, NAME_RE } from './names.js';
 
-/**
- * The network configuration on stdin, validated. Field names follow sriov-cni so users can switch
- * by changing `type`. Unknown keys are tolerated (runtimes and Multus add their own).
- */
-
 const PLUGIN_NAME_RE = NAME_RE;
 
 const int = (min: number, max: number) => z.number().check(z.int(), z.gte(min), z.lte(max));
@@ -20,6 +15,10 @@ const onOff = z.enum(['on', 'off']);
 
 const attachment = z.looseObject({ containerID: z.string(), ifname: z.string() });
 
+/**
+ * The network configuration on stdin, as the schema checks it. Field names follow sriov-cni so
+ * users can switch by changing `type`. Unknown keys are tolerated (runtimes and Multus add their own).
+ */
 export const netConfSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
   name: z.optional(z.string()), // checked (NAME_RE) before the schema
@@ -63,7 +62,8 @@ export const netConfSchema = z.looseObject({
   'cni.dev/attachments': z.optional(z.array(attachment)),
 });
 
-export type RawNetConf = z.infer<typeof netConfSchema>;
+/** The fields that passed the schema. */
+type Checked = z.infer<typeof netConfSchema>;
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -133,10 +133,6 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     default:
       return `field "${field}" is invalid (${issue.message}), got ${got}`;
   }
-}
-
-export function isValidMac(mac: string): boolean {
-  return MAC_RE.test(mac);
 }
 
 /** Unicast, not all-zero: what a device can take as its address. */
@@ -212,13 +208,43 @@ function invalidConfig(errs: string[]): CniError {
  * the CNI_ARGS MAC, the prevResult and the device-info path's name.
  */
 export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: AddChecks): NetConf {
+  const obj = plainObject(json);
+  const version = supportedVersion(obj);
+  const errs: string[] = [];
+  const { c, invalid } = schemaChecked(obj, errs);
+  const conf: NetConf = {
+    cniVersion: version,
+    name: c.name ?? '',
+    type: c.type ?? '',
+    logLevel: LEVELS[c.logLevel ?? 'info'] ?? 'info',
+    raw,
+  };
+  takeDevice(c, conf);
+  takeVfSettings(c, conf, invalid, errs);
+  takeIpamAndDns(c, conf, errs);
+  if (c.logFile) conf.logFile = c.logFile;
+  if (c.runtimeConfig?.CNIDeviceInfoFile) conf.deviceInfoFile = c.runtimeConfig.CNIDeviceInfoFile;
+  if (c.prevResult !== undefined) conf.prevResult = c.prevResult;
+  const att = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
+  if (att) conf.validAttachments = att.map((a) => ({ containerID: a.containerID, ifname: a.ifname }));
+  if (add) errs.push(...addProblems(conf, add, invalid));
+  if (errs.length > 0) throw invalidConfig(errs);
+  return conf;
+}
+
+/** The netconf as a JSON object no deeper than MAX_DEPTH (code 7 otherwise). */
+function plainObject(json: unknown): Record<string, unknown> {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new CniError(Code.InvalidConfig, `the network configuration on stdin must be a JSON object, got ${json === null ? 'null' : Array.isArray(json) ? 'an array' : `a ${typeof json}`}`);
   }
   if (deeperThan(json, MAX_DEPTH)) {
     throw new CniError(Code.InvalidConfig, `invalid network configuration: it nests objects and arrays deeper than ${MAX_DEPTH} levels`);
   }
-  const obj = json as Record<string, unknown>;
+  return json as Record<string, unknown>;
+}
+
+/** Its cniVersion (0.1.0 when absent), one this plugin supports (code 1 otherwise). */
+function supportedVersion(obj: Record<string, unknown>): string {
   const version = obj.cniVersion === undefined ? '0.1.0' : obj.cniVersion;
   if (!isSupportedVersion(version)) {
     throw new CniError(
@@ -226,9 +252,15 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: 
       `incompatible CNI versions: config is ${show(version)}, plugin supports [${SUPPORTED_VERSIONS.join(', ')}]`,
     );
   }
-  const errs: string[] = [];
-  // Fields that fail the schema are reported and left out, so the rules below still check the
-  // rest: one message lists every violation. Rules about an invalid field are not applied.
+  return version;
+}
+
+/**
+ * The name rule and the schema. Fields that fail are reported in `errs` and left out (`invalid`),
+ * so the rules after it still check the rest: one message lists every violation. Rules about an
+ * invalid field are not applied.
+ */
+function schemaChecked(obj: Record<string, unknown>, errs: string[]): { c: Checked; invalid: Set<string> } {
   const invalid = new Set<string>();
   if (typeof obj.name !== 'string' || !NAME_RE.test(obj.name)) {
     errs.push(`field "name" must match ${NAME_RE.source}, got ${show(obj.name)}`);
@@ -238,21 +270,17 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: 
   let parsed = netConfSchema.safeParse(valid(obj));
   if (!parsed.success) {
     for (const i of parsed.error.issues) {
-      errs.push(describeIssue(i, json));
+      errs.push(describeIssue(i, obj));
       invalid.add(String(i.path[0]));
     }
     parsed = netConfSchema.safeParse(valid(obj));
     if (!parsed.success) throw invalidConfig(errs);
   }
-  const c = parsed.data;
+  return { c: parsed.data, invalid };
+}
 
-  const conf: NetConf = {
-    cniVersion: version,
-    name: c.name ?? '',
-    type: c.type ?? '',
-    logLevel: LEVELS[c.logLevel ?? 'info'] ?? 'info',
-    raw,
-  };
+/** The device: runtimeConfig.deviceID > deviceID > pciBusID (validated as a PCI address by ADD), and which vDPA device. */
+function takeDevice(c: Checked, conf: NetConf): void {
   const devFrom = ([['runtimeConfig.deviceID', c.runtimeConfig?.deviceID], ['deviceID', c.deviceID], ['pciBusID', c.pciBusID]] as const).find(([, v]) => v);
   if (devFrom?.[1]) {
     conf.deviceID = devFrom[1];
@@ -260,7 +288,10 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: 
   }
   if (c.vdpaDevice) conf.vdpaDevice = c.vdpaDevice;
   if (c.allowInUse) conf.allowInUse = true;
+}
 
+/** VLAN (QoS and proto need a VLAN), MACs, MTU, spoofchk/trust/link_state and rates (min <= max). */
+function takeVfSettings(c: Checked, conf: NetConf, invalid: Set<string>, errs: string[]): void {
   if (c.vlan !== undefined) conf.vlan = c.vlan;
   if (c.vlanQoS !== undefined) {
     if (invalid.has('vlan')) {
@@ -286,11 +317,8 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: 
   ];
   for (const [m, label, key] of macs) {
     if (m === undefined || m === '') continue;
-    try {
-      conf[key] = checkUsableMac(m, label);
-    } catch (e) {
-      errs.push((e as Error).message);
-    }
+    const problem = messageOf(() => (conf[key] = checkUsableMac(m, label)));
+    if (problem) errs.push(problem);
   }
   if (c.mtu !== undefined) conf.mtu = c.mtu;
   if (c.spoofchk) conf.spoofchk = c.spoofchk;
@@ -301,6 +329,10 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: 
   if (conf.minTxRate && conf.maxTxRate && conf.minTxRate > conf.maxTxRate) {
     errs.push(`field "min_tx_rate" (${conf.minTxRate}) must not exceed "max_tx_rate" (${conf.maxTxRate})`);
   }
+}
+
+/** The delegated IPAM plugin (a plain file name) and the netconf's DNS (IP address nameservers). */
+function takeIpamAndDns(c: Checked, conf: NetConf, errs: string[]): void {
   if (c.ipam && Object.keys(c.ipam).length > 0) {
     const t = c.ipam.type;
     if (typeof t !== 'string' || !PLUGIN_NAME_RE.test(t)) {
@@ -317,15 +349,6 @@ export function loadNetConf(raw: string, json: unknown = decodeJson(raw), add?: 
     const dns = parseDns(c.dns);
     if (Object.keys(dns).length > 0) conf.dns = dns;
   }
-  if (c.logFile) conf.logFile = c.logFile;
-  if (c.runtimeConfig?.CNIDeviceInfoFile) conf.deviceInfoFile = c.runtimeConfig.CNIDeviceInfoFile;
-  if (c.prevResult !== undefined) conf.prevResult = c.prevResult;
-  const att = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
-  if (att) conf.validAttachments = att.map((a) => ({ containerID: a.containerID, ifname: a.ifname }));
-
-  if (add) errs.push(...addProblems(conf, add, invalid));
-  if (errs.length > 0) throw invalidConfig(errs);
-  return conf;
 }
 
 function messageOf(f: () => unknown): string | undefined {

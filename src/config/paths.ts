@@ -23,7 +23,7 @@ import type { Host } from '../sys/host.js';
 export const LOG_DIR = '/var/log';
 export const DEVINFO_DIRS = ['/var/run/k8s.cni.cncf.io/devinfo', '/run/k8s.cni.cncf.io/devinfo'];
 export const PATH_MAX = 4095;
-export const NAME_MAX = 255;
+const NAME_MAX = 255;
 
 function refuse(field: string, p: string, why: string): CniError {
   return new CniError(Code.InvalidConfig, `${field} ${quote(p)} is not allowed: ${why}`);

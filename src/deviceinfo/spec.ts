@@ -82,18 +82,19 @@ export function buildDeviceInfo(dev: PciDevice, existing: DeviceInfo | undefined
     v['pci-address'] = dev.pci;
     if (dev.pf) v['pf-pci-address'] = dev.pf.pci;
     if (representor) v['representor-device'] = representor;
-    const out: DeviceInfo = { type: 'vdpa', version: '1.1.0' };
-    const o = ordered(sanitize(v), VDPA_ORDER);
-    if (o) out.vdpa = o;
-    return out;
+    return specOf('vdpa', ordered(sanitize(v), VDPA_ORDER));
   }
   const p: PciInfo = { ...existing?.pci };
   p['pci-address'] = dev.pci;
   if (dev.pf) p['pf-pci-address'] = dev.pf.pci;
   if (representor) p['representor-device'] = representor;
-  const out: DeviceInfo = { type: 'pci', version: '1.1.0' };
-  const o = ordered(sanitize(p), PCI_ORDER);
-  if (o) out.pci = o;
+  return specOf('pci', ordered(sanitize(p), PCI_ORDER));
+}
+
+/** A spec 1.1.0 file of `type` whose `type` section is `fields` (left out when empty). */
+function specOf(type: 'pci' | 'vdpa', fields: Record<string, string> | undefined): DeviceInfo {
+  const out: DeviceInfo = { type, version: '1.1.0' };
+  if (fields) out[type] = fields;
   return out;
 }
 
@@ -130,13 +131,6 @@ export function deviceInfoPath(host: Host, file: string, key: AttachmentKey): st
   return p;
 }
 
-/**
- * Why the device-info path saved at ADD must not be touched now, or undefined. Checked again at
- * every removal (DEL, GC, rollback): a directory may have been swapped for a symlink since ADD, and
- * a state file is not proof of anything. The path must still be what ADD's rules give for this
- * attachment's name: `<devinfo>/cni/<name>` with real directories below the base, the file a
- * regular single-link file (or gone), the name ending in the attachment's `-<containerID>_<ifName>`.
- */
 /** `file` with the symlinks of its directory resolved (as it is when the directory is missing). */
 function canonical(host: Host, file: string): string {
   const cut = file.lastIndexOf('/');
@@ -144,7 +138,14 @@ function canonical(host: Host, file: string): string {
   return dir === undefined ? file : `${dir}/${file.slice(cut + 1)}`;
 }
 
-export function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string | undefined {
+/**
+ * Why the device-info path saved at ADD must not be touched now, or undefined. Checked again at
+ * every removal (DEL, GC, rollback): a directory may have been swapped for a symlink since ADD, and
+ * a state file is not proof of anything. The path must still be what ADD's rules give for this
+ * attachment's name: `<devinfo>/cni/<name>` with real directories below the base, the file a
+ * regular single-link file (or gone), the name ending in the attachment's `-<containerID>_<ifName>`.
+ */
+function savedDeviceInfoProblem(host: Host, saved: string, key: AttachmentKey): string | undefined {
   const name = saved.slice(saved.lastIndexOf('/') + 1);
   let why = `it is not a file directly in ${DEVINFO_DIRS.map((b) => `${b}/cni`).join(' or ')} any more`;
   for (const base of DEVINFO_DIRS) {
@@ -193,7 +194,7 @@ export function removeUnsavedDeviceInfo(host: Host, file: string, key: Attachmen
  * being followed — its content would be kept as "previous" and written back, mode 0444, by a
  * rollback, and Multus would publish it in the pod's network-status.
  */
-export function readDeviceInfo(path: string): string | undefined {
+function readDeviceInfo(path: string): string | undefined {
   try {
     return readConfined(path, FIELD, 64 * 1024);
   } catch (e) {
@@ -203,18 +204,26 @@ export function readDeviceInfo(path: string): string | undefined {
 }
 
 /**
- * Write the device-info file at `path` (already confined by deviceInfoPath). Keeps what an
- * existing file (the device plugin's, copied by Multus) says. Returns what DEL needs to undo it.
+ * The device-info file ADD will write at `path` (already confined by deviceInfoPath) and what is
+ * there now: what DEL needs to undo it, read once before anything changes.
  */
-export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: Logger): DeviceInfoState {
-  const file = path;
+export function deviceInfoTarget(path: string): DeviceInfoState {
   const previous = readDeviceInfo(path);
+  return previous === undefined ? { path } : { path, previous };
+}
+
+/**
+ * Write the device-info file of `target`, keeping what the file that was there (the device
+ * plugin's, copied by Multus) says.
+ */
+export function writeDeviceInfo(host: Host, target: DeviceInfoState, dev: PciDevice, log: Logger): void {
+  const { path, previous } = target;
   let existing: DeviceInfo | undefined;
   if (previous !== undefined) {
     try {
       existing = JSON.parse(previous) as DeviceInfo;
     } catch {
-      log.warn('existing device-info file is not JSON; replacing it', { file });
+      log.warn('existing device-info file is not JSON; replacing it', { file: path });
     }
   }
   const info = buildDeviceInfo(dev, existing, findRepresentor(host, dev));
@@ -223,11 +232,8 @@ export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: L
     host.fs.writeAtomic(path, serialize(info), 0o444);
   } catch (e) {
     if (e instanceof CniError) throw e;
-    throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${quote(file)}: ${(e as Error).message}`);
+    throw new CniError(Code.DeviceInfoFailed, `cannot write device-info file ${quote(path)}: ${(e as Error).message}`);
   }
-  const st: DeviceInfoState = { path };
-  if (previous !== undefined) st.previous = previous;
-  return st;
 }
 
 /**

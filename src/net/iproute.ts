@@ -4,8 +4,8 @@ import type { Host } from '../sys/host.js';
 /**
  * iproute2, by absolute path, never through a shell. A command list runs as one `ip -batch -`
  * process when every token is batch-safe (iproute2's batch parser treats quotes and '#'
- * specially; MACs and IPv6 addresses are fine), else one process per command. `netns` runs it inside that network namespace with
- * `nsenter --net=PATH` (Node has no setns).
+ * specially; MACs and IPv6 addresses are fine), else one process per command. `netns` runs it
+ * inside that network namespace with `nsenter --net=PATH` (Node has no setns).
  */
 const SAFE = /^[A-Za-z0-9_.@%+=,:\/-]+$/;
 
@@ -15,7 +15,7 @@ function prefix(host: Host, netns?: string): [string, string[]] {
   return [host.tool('nsenter'), [`--net=${netns}`, ip]];
 }
 
-export function ipCommandText(cmd: readonly string[], netns?: string): string {
+function ipCommandText(cmd: readonly string[], netns?: string): string {
   return `${netns ? `nsenter --net=${netns} ` : ''}ip ${cmd.join(' ')}`;
 }
 

@@ -14,7 +14,7 @@ export function tmpNameFor(pci: string): string {
 }
 
 /** Our own network namespace, as a path `ip link set ... netns` accepts from inside a pod. */
-export function selfNetns(): string {
+function selfNetns(): string {
   return `/proc/${process.pid}/ns/net`;
 }
 

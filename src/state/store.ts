@@ -101,7 +101,7 @@ export function attachmentFile(host: Host, k: AttachmentKey): string {
   return host.p(`${STATE_DIR}/attachments/${k.net}@${k.containerID}@${enc(k.ifname)}.json`);
 }
 
-export function markerFile(host: Host, pci: string): string {
+function markerFile(host: Host, pci: string): string {
   return host.p(`${STATE_DIR}/devices/${pci}.json`);
 }
 
@@ -245,6 +245,9 @@ function writeJson(host: Host, file: string, v: unknown): void {
   }
 }
 
+/** Age after which a temp file whose device cannot be told is removed by GC's sweep. */
+const STALE_TMP_MS = 60_000;
+
 /**
  * GC: remove the temp files of atomic writes that killed processes left in the state directories.
  * ADD and DEL never scan a directory (their cost must not grow with the number of attachments);
@@ -253,8 +256,6 @@ function writeJson(host: Host, file: string, v: unknown): void {
  * concurrently with ADD against the spec); one whose device cannot be told is removed once older
  * than STALE_TMP_MS.
  */
-export const STALE_TMP_MS = 60_000;
-
 export async function sweepStateDirs(host: Host, tryLock: (pci: string) => Promise<{ release(): void } | undefined>): Promise<number> {
   let n = 0;
   for (const sub of ['attachments', 'devices']) {
@@ -439,10 +440,6 @@ export function scanStates(host: Host): ScannedState[] {
 }
 
 /** All usable saved attachments (doctor). */
-export function listStates(host: Host): AttachmentState[] {
-  return scanStates(host).flatMap((s) => (s.state ? [s.state] : []));
-}
-
 export function stateDirUsable(host: Host): string | undefined {
   try {
     ensureDirs(host);

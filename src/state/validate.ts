@@ -1,5 +1,4 @@
-import { validateIfName } from '../cni/env.js';
-import { MAC_RE, NAME_RE } from '../config/names.js';
+import { MAC_RE, NAME_RE, validateIfName } from '../config/names.js';
 import { isBdf } from '../device/pci.js';
 import { parseResult } from '../cni/result.js';
 import { DEVINFO_DIRS } from '../config/paths.js';

@@ -32,20 +32,45 @@ export interface CniCall {
   bin?: string;
 }
 
+/** What a runtime says about one call, one field per CNI_* variable (plus the simulated node's root). */
+export interface CniVars {
+  command: string;
+  containerId?: string | undefined;
+  netns?: string | undefined;
+  ifname?: string | undefined;
+  path?: string | undefined;
+  args?: string | undefined;
+  root?: string | undefined;
+}
+
+/** The CNI_* variables (and DPDK_CNI_ROOT) for `v`, exactly as given: an undefined field is left out; `value` maps each value. */
+export function cniVars(v: CniVars, value: (s: string) => string = (s) => s): Record<string, string> {
+  const env: Record<string, string> = {};
+  const set = (k: string, x: string | undefined) => {
+    if (x !== undefined) env[k] = value(x);
+  };
+  set('CNI_COMMAND', v.command);
+  set('CNI_CONTAINERID', v.containerId);
+  set('CNI_NETNS', v.netns);
+  set('CNI_IFNAME', v.ifname);
+  set('CNI_PATH', v.path);
+  set('CNI_ARGS', v.args);
+  set('DPDK_CNI_ROOT', v.root);
+  return env;
+}
+
 /** The environment a runtime would pass for `c` (pod commands get a container ID and ifname). */
 export function cniEnv(c: CniCall): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  const set = (k: string, v: string | undefined) => {
-    if (v !== undefined) env[k] = v;
-  };
   const podCmd = ['ADD', 'DEL', 'CHECK'].includes(c.command);
-  set('CNI_COMMAND', c.command);
-  set('CNI_CONTAINERID', c.containerId ?? (podCmd ? 'c0ffee' : undefined));
-  set('CNI_NETNS', c.netns);
-  set('CNI_IFNAME', c.ifname ?? (podCmd ? 'net1' : undefined));
-  set('CNI_PATH', c.path ?? CNI_PLUGINS);
-  set('CNI_ARGS', c.args);
-  set('DPDK_CNI_ROOT', c.root);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    ...cniVars({
+      ...c,
+      containerId: c.containerId ?? (podCmd ? 'c0ffee' : undefined),
+      ifname: c.ifname ?? (podCmd ? 'net1' : undefined),
+      path: c.path ?? CNI_PLUGINS,
+    }),
+  };
   for (const [k, v] of Object.entries(c.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;

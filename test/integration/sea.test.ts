@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
-import { REPO, tempDir } from '../helpers/cni.js';
+import { cniVars, REPO, tempDir } from '../helpers/cni.js';
 import { ensureSea, SEA } from '../helpers/sea.js';
 
 /**
@@ -108,9 +108,11 @@ describe('CNI protocol under env -i with a hostile NODE_OPTIONS', () => {
     let vf: string;
     const ENA = '0000:00:06.0';
     const env = (command: string, extra: Record<string, string> = {}) => ({
-      CNI_COMMAND: command, CNI_CONTAINERID: 'f00d', CNI_NETNS: LIVE, CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin:/usr/lib/cni',
-      CNI_ARGS: 'IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=dpdk-app',
-      DPDK_CNI_ROOT: node.root, NODE_OPTIONS: HOSTILE, ...extra,
+      ...cniVars({
+        command, containerId: 'f00d', netns: LIVE, ifname: 'net1', path: '/opt/cni/bin:/usr/lib/cni',
+        args: 'IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=dpdk-app', root: node.root,
+      }),
+      NODE_OPTIONS: HOSTILE, ...extra,
     });
     const state = (...p: string[]) => join(node.root, 'var/lib/cni/dpdk-cni', ...p);
     beforeEach(() => {

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_TABLE } from '../../src/cni/errors.js';
+import { cniVars } from '../helpers/cni.js';
 import { runRaw, type InprocResult } from './lib/inproc.js';
 import { FuzzHost, LIVE } from './lib/fuzzhost.js';
 import { report, type Row } from './lib/report.js';
@@ -145,17 +146,7 @@ const envArb = (host: FuzzHost, fuzzEnv: boolean) =>
   });
 
 function envOf(host: FuzzHost, e: { command: string; containerId?: string; netns?: string; ifname?: string; path: string; args?: string }): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, DPDK_CNI_ROOT: host.root, DPDK_CNI_LOCK_TIMEOUT_MS: '2000' };
-  const set = (k: string, v: string | undefined) => {
-    if (v !== undefined) env[k] = envSafe(v);
-  };
-  set('CNI_COMMAND', e.command);
-  set('CNI_CONTAINERID', e.containerId);
-  set('CNI_NETNS', e.netns);
-  set('CNI_IFNAME', e.ifname);
-  set('CNI_PATH', e.path);
-  set('CNI_ARGS', e.args);
-  return env;
+  return { PATH: process.env.PATH, DPDK_CNI_ROOT: host.root, DPDK_CNI_LOCK_TIMEOUT_MS: '2000', ...cniVars(e, envSafe) };
 }
 
 /** A prevResult in the shape of each CNI version, then perturbed. */

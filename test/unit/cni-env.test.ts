@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommand, parseEnv, validateIfName, type Command } from '../../src/cni/env.js';
+import { parseCommand, parseEnv, type Command } from '../../src/cni/env.js';
+import { validateIfName } from '../../src/config/names.js';
 import { CniError } from '../../src/cni/errors.js';
 import { expectCniError } from '../helpers/errors.js';
 

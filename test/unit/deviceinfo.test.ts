@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniError } from '../../src/cni/errors.js';
 import { classify } from '../../src/device/classify.js';
-import { buildDeviceInfo, deviceInfoPath, findRepresentor, safeValue, serialize, undoDeviceInfo, writeDeviceInfo, type DeviceInfo } from '../../src/deviceinfo/spec.js';
+import { buildDeviceInfo, deviceInfoPath, deviceInfoTarget, findRepresentor, safeValue, serialize, undoDeviceInfo, writeDeviceInfo, type DeviceInfo } from '../../src/deviceinfo/spec.js';
 import { nullLogger } from '../../src/log/logger.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import { REPO, tempDir } from '../helpers/cni.js';
@@ -34,7 +34,8 @@ afterEach(() => dir.cleanup());
 function write(pci: string, existing?: string): { bytes: string; path: string; prev?: string } {
   const path = deviceInfoPath(host, CNI_FILE, KEY);
   if (existing !== undefined) writeFileSync(path, existing, { mode: 0o444 });
-  const st = writeDeviceInfo(host, path, classify(host, pci), nullLogger);
+  const st = deviceInfoTarget(path);
+  writeDeviceInfo(host, st, classify(host, pci), nullLogger);
   expect(st.path).toBe(path);
   const out: { bytes: string; path: string; prev?: string } = { bytes: readFileSync(path, 'utf8'), path };
   if (st.previous !== undefined) out.prev = st.previous;
@@ -122,10 +123,12 @@ describe('undo', () => {
     const input = golden('dp-rdma.input.json');
     const path = deviceInfoPath(host, CNI_FILE, KEY);
     writeFileSync(path, input, { mode: 0o444 });
-    const st = writeDeviceInfo(host, path, classify(host, '0000:3b:02.1'), nullLogger);
+    const st = deviceInfoTarget(path);
+    writeDeviceInfo(host, st, classify(host, '0000:3b:02.1'), nullLogger);
     undoDeviceInfo(host, st, KEY, true, nullLogger);
     expect(readFileSync(path, 'utf8')).toBe(input);
-    const st2 = writeDeviceInfo(host, path, classify(host, '0000:3b:02.1'), nullLogger);
+    const st2 = deviceInfoTarget(path);
+    writeDeviceInfo(host, st2, classify(host, '0000:3b:02.1'), nullLogger);
     undoDeviceInfo(host, st2, KEY, false, nullLogger);
     expect(existsSync(path)).toBe(false);
     undoDeviceInfo(host, st2, KEY, false, nullLogger); // already gone: no error

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { SimNode } from '../../../src/sim/simnode.js';
 import { lockName } from '../../../src/sys/lock.js';
 import { tmpNameFor } from '../../../src/net/netdev.js';
+import { NetFixture, nsName } from '../../helpers/netns.js';
 
 export const STATE = 'var/lib/cni/dpdk-cni';
 export const DEVINFO = '/var/run/k8s.cni.cncf.io/devinfo/cni';
@@ -19,11 +20,6 @@ export const DEVINFO = '/var/run/k8s.cni.cncf.io/devinfo/cni';
 export function sh(cmd: string, args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-function must(cmd: string, args: string[]): string {
-  const r = sh(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
 }
 
 /** Base for temp roots: tmpfs when there is one (fsync-heavy runs stay fast), else /tmp. */
@@ -87,8 +83,7 @@ export class World {
   readonly ipamDir: string;
   readonly pci: string;
   readonly vfName?: string;
-  readonly namespaces: string[] = [];
-  private readonly parked: string[] = [];
+  private readonly fixture = new NetFixture('rel', this.id);
   /** MACs and names this world's attachments may give the device (to spot it anywhere in the host) */
   readonly podMac: string;
   readonly origMac: string;
@@ -110,11 +105,7 @@ export class World {
       // name a netdev gets while it moves comes from the PCI address and every simulated node
       // here — and in any other test run on this machine — shares one kernel
       this.pci = `${DOMAIN}:${(0x10 + (nextBus++ % 0xe0)).toString(16)}:10.0`;
-      this.vfName = `rv${this.id}`;
-      const park = this.netns('park');
-      this.parked.push(park);
-      must('ip', ['link', 'add', this.vfName, 'type', 'veth', 'peer', 'name', `rp${this.id}`, 'netns', park]);
-      must('ip', ['link', 'set', 'dev', this.vfName, 'address', this.origMac, 'mtu', '1500', 'up']);
+      this.vfName = this.fixture.veth(`rv${this.id}`, { peer: `rp${this.id}`, mac: this.origMac, mtu: 1500, up: true });
       this.node.pci(this.pci, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
       this.node.netdev(this.pci, this.vfName, { virtio: 0, mac: this.origMac });
     }
@@ -126,11 +117,12 @@ export class World {
 
   /** A network namespace (name); its path is /run/netns/<name>. */
   netns(tag = 'pod'): string {
-    const name = `rel-${tag}-${this.id}-${this.namespaces.length}`;
-    must('ip', ['netns', 'add', name]);
-    must('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    this.namespaces.push(name);
-    return name;
+    return nsName(this.fixture.netns(tag));
+  }
+
+  /** The names of the pod network namespaces this world made (not those parking veth peers). */
+  private pods(): string[] {
+    return this.fixture.namespaces.filter((p) => !this.fixture.parked.includes(p)).map(nsName);
   }
 
   static path(ns: string): string {
@@ -183,8 +175,8 @@ export class World {
       .filter((l) => this.ours(l, podNames))
       .map((l) => `${l.ifname} ${l.address} mtu ${l.mtu} ${l.up ? 'up' : 'down'} (host)`).sort();
     const pods: Record<string, string[]> = {};
-    for (const ns of this.namespaces) {
-      if (this.parked.includes(ns) || !this.alive(ns)) continue;
+    for (const ns of this.pods()) {
+      if (!this.alive(ns)) continue;
       pods[ns] = links(ns).filter((l) => l.ifname !== 'lo').map((l) => `${l.ifname} ${l.address} mtu ${l.mtu} ${l.up ? 'up' : 'down'} (in ${ns})`);
     }
     const leaseDir = join(this.ipamDir, this.net);
@@ -212,8 +204,7 @@ export class World {
   }
 
   cleanup(): void {
-    for (const ns of this.namespaces) sh('ip', ['netns', 'del', ns]);
-    if (this.vfName) sh('ip', ['link', 'del', this.vfName]);
+    this.fixture.cleanup();
     for (const l of links()) if (l.ifname.startsWith(`dev${this.id}`) || l.address === this.podMac || l.address === this.origMac) sh('ip', ['link', 'del', l.ifname]);
     rmSync(this.dir, { recursive: true, force: true });
   }
