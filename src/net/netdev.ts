@@ -7,6 +7,7 @@ import type { NetdevIdentity, NetdevState } from '../state/store.js';
 import type { IpConfig, Route } from '../cni/result.js';
 import type { HostRoute } from '../node/netdev-usage.js';
 import type { Logger } from '../log/logger.js';
+import { announceSysctls } from './announce.js';
 
 /** A host-unique temporary name for a device while it moves (derived from its PCI address). */
 export function tmpNameFor(pci: string): string {
@@ -39,22 +40,27 @@ export function moveInCommands(st: NetdevState, netns: string): string[][] {
   return c;
 }
 
-/** Pod side of ADD: final name, up, addresses, routes. */
+/**
+ * Pod side of ADD: final name, addresses, up, routes. The addresses come before the link is up, so
+ * the kernel announces them on NETDEV_UP (arp_notify, announce.ts); routes need the link up.
+ */
 export function podSetupCommands(st: NetdevState, ips: IpConfig[], routes: Route[]): string[][] {
-  const c: string[][] = [
-    ['link', 'set', 'dev', st.tmpName, 'name', st.podName],
-    ['link', 'set', 'dev', st.podName, 'up'],
-  ];
+  const c: string[][] = [['link', 'set', 'dev', st.tmpName, 'name', st.podName]];
   for (const ip of ips) c.push(['addr', 'add', ip.address, 'dev', st.podName]);
+  c.push(['link', 'set', 'dev', st.podName, 'up']);
   for (const r of routes) c.push(routeCmd(r, st.podName));
   return c;
 }
 
-/** Move the device in and set it up; returns it as the pod sees it (for its ifindex there). */
+/**
+ * Move the device in and set it up: one `ip -batch` in the host, one process in the pod (which
+ * first sets the announcement sysctls for the addresses' families); returns the device as the pod
+ * sees it (for its ifindex there).
+ */
 export function moveIn(host: Host, st: NetdevState, netns: string, ips: IpConfig[], routes: Route[]): LinkInfo | undefined {
   ipRun(host, moveInCommands(st, netns));
   step('add:netdev-in-pod');
-  return ipRunThenShow(host, podSetupCommands(st, ips, routes), st.podName, netns);
+  return ipRunThenShow(host, podSetupCommands(st, ips, routes), st.podName, netns, announceSysctls(st.tmpName, ips));
 }
 
 /** What in a host link cannot be given to a link a pod creates (the pod ifindex is added after the move). */
