@@ -18,6 +18,7 @@ import { devicePci, keyOf, lockAttachment, lockDevice, pickMac, release, step, w
 import type { Lock } from '../sys/lock.js';
 import { lastKnown, type LastKnown } from '../state/last-known.js';
 import { hostUseForAdd, refusePodUse } from './in-use.js';
+import { hostNet } from '../node/netdev-usage.js';
 
 /**
  * A previous owner that is not using the device any more: put the device back first. We hold the
@@ -189,12 +190,12 @@ export const add: Handler = async (ctx) => {
     }
     let netdev: NetdevState | undefined;
     if (kernel && dev.netdev) {
-      // with addresses: the in-use test needs them, and it costs the same process
-      const dump = ipJson(host, ['-d', 'addr', 'show']) ?? [];
+      // links with addresses, and routes: the in-use test's facts and the originals, one process
+      const { links: dump, routes } = hostNet(host);
       const hostLinks = dump.map(parseLink).filter((x): x is LinkInfo => x !== undefined);
       const l = hostLinks.find((x) => x.ifname === dev.netdev);
       if (!l) throw new CniError(Code.DeviceNotFound, `netdev ${dev.netdev} of ${pci} is not in the host network namespace (still in another pod?)`);
-      const hostUse = hostUseForAdd(host, pci, l.ifname, dump, conf.allowInUse === true);
+      const hostUse = hostUseForAdd(host, pci, l.ifname, dump, conf.allowInUse === true, routes);
       if (podHasLink(host, args.netns, args.ifName)) {
         throw new CniError(Code.NetnsFailed, `interface ${args.ifName} already exists in the pod network namespace ${args.netns}`);
       }
