@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { fnv64 } from '../sys/hash.js';
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
@@ -139,6 +140,29 @@ export function locate(host: Host, st: NetdevState, pci: string, netns: string |
 }
 
 /**
+ * What arrived in the host as `name`, for the check against the saved identity. A device saved with
+ * a parent (every PCI or virtio netdev) is read from sysfs (`/sys/class/net/NAME/device` and its
+ * bus), no process; a link there without a device is a virtual one (never ours). A device saved by
+ * its kind alone (a veth standing in for one in tests) needs `ip -d link show`, as does a host
+ * whose sysfs does not list the link (a simulated node).
+ */
+function arrivedLink(host: Host, name: string, id: NetdevIdentity): LinkInfo | undefined {
+  if (id.parentbus && id.parentdev) {
+    const dir = host.p(`/sys/class/net/${name}`);
+    if (host.fs.exists(dir)) {
+      const l: LinkInfo = { ifname: name, ifindex: 0, mac: '', mtu: 0, up: false, altnames: [] };
+      const dev = host.fs.readlink(`${dir}/device`);
+      const bus = dev !== undefined ? host.fs.readlink(`${dir}/device/subsystem`) : undefined;
+      if (dev !== undefined) l.parentdev = posix.basename(dev);
+      else l.kind = 'virtual link'; // no device: never the netdev ADD moved in
+      if (bus !== undefined) l.parentbus = posix.basename(bus);
+      return l;
+    }
+  }
+  return showLink(host, name);
+}
+
+/**
  * Put the device back in the host under its original name, MAC, MTU and up-state. The pod's side
  * goes by name (iproute2 cannot address a link by index), so what arrives in the host is checked
  * against the saved kind and parent before anything else: a link the pod swapped in under the
@@ -153,7 +177,7 @@ export function moveOut(host: Host, st: NetdevState, at: Located, netns: string 
       ['link', 'set', 'dev', st.tmpName, 'netns', selfNetns()],
     ], netns);
     name = st.tmpName;
-    const arrived = st.id ? showLink(host, name) : undefined;
+    const arrived = st.id ? arrivedLink(host, name, st.id) : undefined;
     if (arrived && !sameKindAndParent(arrived, st.id ?? {}, pci)) {
       ipRun(host, [['link', 'set', 'dev', name, 'netns', netns]]);
       throw new CniError(Code.NetlinkFailed, `the link that left the pod as ${name} is not the device ADD moved in (${arrived.kind ?? 'physical'}${arrived.parentdev ? ` on ${arrived.parentdev}` : ''}); it was sent back to the pod`);
