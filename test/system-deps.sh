@@ -10,6 +10,7 @@ PKGS=(
   binutils                       # strip, for the single executable
   buildah                        # the OCI image (build/image.sh)
   time                           # /usr/bin/time for RSS figures
+  tcpdump                        # the address-announcement test listens on the wire
 )
 missing=()
 for p in "${PKGS[@]}"; do

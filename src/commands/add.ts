@@ -17,6 +17,7 @@ import {
 import { devicePci, keyOf, lockAttachment, lockDevice, pickMac, release, step, wantedVf } from './common.js';
 import { lastKnown, type LastKnown } from '../state/last-known.js';
 import { hostUseForAdd, refusePodUse } from './in-use.js';
+import { hostNet } from '../net/usage.js';
 
 /**
  * A previous owner that is not using the device any more: put the device back first. We hold the
@@ -247,12 +248,12 @@ function originalVf(ctx: Ctx, dev: PciDevice, vf: VfSettings): VfState | undefin
 function netdevPlan(ctx: Ctx, dev: PciDevice, mac: string | undefined): NetdevState | undefined {
   const { args, conf, host, log } = ctx;
   if (!dev.netdev) return undefined;
-  // with addresses: the in-use test needs them, and it costs the same process
-  const dump = ipJson(host, ['-d', 'addr', 'show']) ?? [];
+  // links with addresses, and routes: the in-use test's facts and the originals, one process
+  const { links: dump, routes } = hostNet(host);
   const hostLinks = dump.map(parseLink).filter((x): x is LinkInfo => x !== undefined);
   const l = hostLinks.find((x) => x.ifname === dev.netdev);
   if (!l) throw new CniError(Code.DeviceNotFound, `netdev ${dev.netdev} of ${dev.pci} is not in the host network namespace (still in another pod?)`);
-  const hostUse = hostUseForAdd(host, dev.pci, l.ifname, dump, conf.allowInUse === true);
+  const hostUse = hostUseForAdd(host, dev.pci, l.ifname, dump, conf.allowInUse === true, routes);
   if (podHasLink(host, args.netns, args.ifName)) {
     throw new CniError(Code.NetnsFailed, `interface ${args.ifName} already exists in the pod network namespace ${args.netns}`);
   }

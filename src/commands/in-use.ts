@@ -31,11 +31,11 @@ export function refusePodUse(host: Host, dev: PciDevice): void {
  * Host: a netdev with a global address, a route, a master or an upper device with addresses is
  * refused (111) unless the netconf says "allowInUse": true; then what it had is returned, to be
  * saved in the write-ahead state so DEL can put it back. `links` is the `ip -j -d addr show`
- * dump ADD reads anyway; this adds one `ip -j route show table all` (its routes through X,
- * multipath ones included).
+ * dump ADD reads anyway, `routes` the `ip -j route show table all` read with it (hostNet(): one
+ * process); without `routes` they are read here (its routes through X, multipath ones included).
  */
-export function hostUseForAdd(host: Host, pci: string, ifname: string, links: readonly unknown[], allow: boolean): HostUse | undefined {
-  const u = netdevUsage(host, ifname, links);
+export function hostUseForAdd(host: Host, pci: string, ifname: string, links: readonly unknown[], allow: boolean, routes?: readonly unknown[]): HostUse | undefined {
+  const u = netdevUsage(host, ifname, links, routes);
   const why = hostUseReasons(ifname, u);
   if (why.length === 0) return undefined;
   if (!allow) {

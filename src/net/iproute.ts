@@ -9,11 +9,18 @@ import type { Host } from '../sys/host.js';
  */
 const SAFE = /^[A-Za-z0-9_.@%+=,:\/-]+$/;
 
-function prefix(host: Host, netns?: string): [string, string[]] {
+function prefix(host: Host, netns?: string, sysctls: readonly string[] = []): [string, string[]] {
   const ip = host.tool('ip');
   if (!netns) return [ip, []];
-  return [host.tool('nsenter'), [`--net=${netns}`, ip]];
+  if (sysctls.length === 0) return [host.tool('nsenter'), [`--net=${netns}`, ip]];
+  // /proc/sys/net is the opener's network namespace: written by a shell in the pod, which then
+  // becomes ip (the same one process; the names are passed as arguments, never into the script)
+  return [host.tool('nsenter'), [`--net=${netns}`, host.tool('sh'), '-c', SYSCTL_SCRIPT, 'sh', ...sysctls, '--', ip]];
 }
+
+/** Writes 1 into each file before `--`, then execs the rest; exit 97 naming the file it could not write. */
+const SYSCTL_SCRIPT = 'while [ "$1" != -- ]; do { printf 1 > "$1"; } 2>/dev/null || { printf %s "$1" >&2; exit 97; }; shift; done; shift; exec "$@"';
+const SYSCTL_FAILED = 97;
 
 function ipCommandText(cmd: readonly string[], netns?: string): string {
   return `${netns ? `nsenter --net=${netns} ` : ''}ip ${cmd.join(' ')}`;
@@ -29,22 +36,32 @@ export function ipRun(host: Host, cmds: ReadonlyArray<readonly string[]>, netns?
  * commands can be batched (the read rides at the end of the batch), else one more. Undefined when
  * the link cannot be read after the commands succeeded.
  */
-export function ipRunThenShow(host: Host, cmds: ReadonlyArray<readonly string[]>, name: string, netns?: string): LinkInfo | undefined {
-  const out = run(host, cmds, netns, name);
+export function ipRunThenShow(host: Host, cmds: ReadonlyArray<readonly string[]>, name: string, netns?: string, sysctls: readonly string[] = []): LinkInfo | undefined {
+  const out = run(host, cmds, netns, name, sysctls);
   if (out === undefined) return showLink(host, name, netns);
   const j = parseJsonArray(out);
   return j ? parseLink(j[0]) : undefined;
 }
 
-/** With `show`: the batch ends with a read of that link and its JSON is returned (undefined if not batched). */
-function run(host: Host, cmds: ReadonlyArray<readonly string[]>, netns?: string, show?: string): string | undefined {
+/**
+ * With `show`: the batch ends with a read of that link and its JSON is returned (undefined if not
+ * batched). With `sysctls` (and `netns`): those /proc/sys files are set to 1 in that namespace first,
+ * by the same process.
+ */
+function run(host: Host, cmds: ReadonlyArray<readonly string[]>, netns?: string, show?: string, sysctls: readonly string[] = []): string | undefined {
   if (cmds.length === 0) return undefined;
-  const [file, pre] = prefix(host, netns);
+  const [file, pre] = prefix(host, netns, sysctls);
+  const sysctlFailed = (r: { code: number; stderr: string }) => {
+    if (sysctls.length > 0 && netns && r.code === SYSCTL_FAILED) {
+      throw new CniError(Code.NetlinkFailed, `cannot set ${r.stderr.trim() || sysctls.join(', ')} to 1 in the network namespace ${netns}`);
+    }
+  };
   const all = show !== undefined ? [...cmds, ['link', 'show', 'dev', show]] : cmds;
   const batchable = all.length > 1 && all.every((c) => c.every((t) => SAFE.test(t)));
   if (batchable) {
     const r = host.exec(file, [...pre, ...(show !== undefined ? ['-j', '-d'] : []), '-batch', '-'], { input: `${all.map((c) => c.join(' ')).join('\n')}\n` });
     if (r.code === 0) return show !== undefined ? r.stdout : undefined;
+    sysctlFailed(r);
     const m = /Command failed -:(\d+)/.exec(r.stderr);
     const n = m ? Number(m[1]) : 0;
     if (show !== undefined && n === all.length) return '[]'; // only the read failed
@@ -52,11 +69,61 @@ function run(host: Host, cmds: ReadonlyArray<readonly string[]>, netns?: string,
     const detail = r.stderr.split('\n').filter((l) => l && !l.startsWith('Command failed')).join('; ');
     throw new CniError(Code.NetlinkFailed, `${ipCommandText(failed ?? all[0] ?? [], netns)} failed: ${detail || `exit ${r.code}`}`);
   }
+  let [f, p] = [file, pre];
   for (const c of cmds) {
-    const r = host.exec(file, [...pre, ...c]);
+    const r = host.exec(f, [...p, ...c]);
+    sysctlFailed(r);
+    [f, p] = prefix(host, netns); // the sysctls were set by the first process
     if (r.code !== 0) throw new CniError(Code.NetlinkFailed, `${ipCommandText(c, netns)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
   }
   return undefined;
+}
+
+/**
+ * Several read-only commands (`addr show`, `route show table all`, ...) in one `ip -j [-d] -batch -`
+ * process: one parsed array per command, in order. Undefined when the process fails or its output
+ * is not one JSON array per command. Every token must be batch-safe.
+ */
+export function ipJsonBatch(host: Host, cmds: ReadonlyArray<readonly string[]>, opts: { details?: boolean; netns?: string } = {}): unknown[][] | undefined {
+  if (!cmds.every((c) => c.every((t) => SAFE.test(t)))) return undefined;
+  const [file, pre] = prefix(host, opts.netns);
+  const r = host.exec(file, [...pre, '-j', ...(opts.details ? ['-d'] : []), '-batch', '-'], { input: `${cmds.map((c) => c.join(' ')).join('\n')}\n` });
+  if (r.code !== 0) return undefined;
+  const out = splitJsonArrays(r.stdout);
+  return out?.length === cmds.length ? out : undefined;
+}
+
+/** `[...][...]` (iproute2 prints one JSON array per batch command) → the arrays; undefined if malformed. */
+export function splitJsonArrays(text: string): unknown[][] | undefined {
+  const out: unknown[][] = [];
+  let depth = 0;
+  let start = -1;
+  let inStr = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inStr) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inStr = false;
+      continue;
+    }
+    if (ch === '"') inStr = true;
+    else if (ch === '[' || ch === '{') {
+      if (depth === 0) {
+        if (ch !== '[') return undefined;
+        start = i;
+      }
+      depth++;
+    } else if (ch === ']' || ch === '}') {
+      depth--;
+      if (depth < 0) return undefined;
+      if (depth === 0) {
+        const a = parseJsonArray(text.slice(start, i + 1));
+        if (!a) return undefined;
+        out.push(a);
+      }
+    } else if (depth === 0 && !/\s/.test(ch ?? '')) return undefined;
+  }
+  return depth === 0 ? out : undefined;
 }
 
 function parseJsonArray(text: string): unknown[] | undefined {

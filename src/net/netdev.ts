@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { fnv64 } from '../sys/hash.js';
 import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
@@ -7,6 +8,7 @@ import type { NetdevIdentity, NetdevState } from '../state/store.js';
 import type { IpConfig, Route } from '../cni/result.js';
 import type { HostRoute } from './usage.js';
 import type { Logger } from '../log/logger.js';
+import { announceSysctls } from './announce.js';
 
 /** A host-unique temporary name for a device while it moves (derived from its PCI address). */
 export function tmpNameFor(pci: string): string {
@@ -39,22 +41,27 @@ export function moveInCommands(st: NetdevState, netns: string): string[][] {
   return c;
 }
 
-/** Pod side of ADD: final name, up, addresses, routes. */
+/**
+ * Pod side of ADD: final name, addresses, up, routes. The addresses come before the link is up, so
+ * the kernel announces them on NETDEV_UP (arp_notify, announce.ts); routes need the link up.
+ */
 export function podSetupCommands(st: NetdevState, ips: IpConfig[], routes: Route[]): string[][] {
-  const c: string[][] = [
-    ['link', 'set', 'dev', st.tmpName, 'name', st.podName],
-    ['link', 'set', 'dev', st.podName, 'up'],
-  ];
+  const c: string[][] = [['link', 'set', 'dev', st.tmpName, 'name', st.podName]];
   for (const ip of ips) c.push(['addr', 'add', ip.address, 'dev', st.podName]);
+  c.push(['link', 'set', 'dev', st.podName, 'up']);
   for (const r of routes) c.push(routeCmd(r, st.podName));
   return c;
 }
 
-/** Move the device in and set it up; returns it as the pod sees it (for its ifindex there). */
+/**
+ * Move the device in and set it up: one `ip -batch` in the host, one process in the pod (which
+ * first sets the announcement sysctls for the addresses' families); returns the device as the pod
+ * sees it (for its ifindex there).
+ */
 export function moveIn(host: Host, st: NetdevState, netns: string, ips: IpConfig[], routes: Route[]): LinkInfo | undefined {
   ipRun(host, moveInCommands(st, netns));
   step('add:netdev-in-pod');
-  return ipRunThenShow(host, podSetupCommands(st, ips, routes), st.podName, netns);
+  return ipRunThenShow(host, podSetupCommands(st, ips, routes), st.podName, netns, announceSysctls(st.tmpName, ips));
 }
 
 /** What in a host link cannot be given to a link a pod creates (the pod ifindex is added after the move). */
@@ -133,6 +140,29 @@ export function locate(host: Host, st: NetdevState, pci: string, netns: string |
 }
 
 /**
+ * What arrived in the host as `name`, for the check against the saved identity. A device saved with
+ * a parent (every PCI or virtio netdev) is read from sysfs (`/sys/class/net/NAME/device` and its
+ * bus), no process; a link there without a device is a virtual one (never ours). A device saved by
+ * its kind alone (a veth standing in for one in tests) needs `ip -d link show`, as does a host
+ * whose sysfs does not list the link (a simulated node).
+ */
+function arrivedLink(host: Host, name: string, id: NetdevIdentity): LinkInfo | undefined {
+  if (id.parentbus && id.parentdev) {
+    const dir = host.p(`/sys/class/net/${name}`);
+    if (host.fs.exists(dir)) {
+      const l: LinkInfo = { ifname: name, ifindex: 0, mac: '', mtu: 0, up: false, altnames: [] };
+      const dev = host.fs.readlink(`${dir}/device`);
+      const bus = dev !== undefined ? host.fs.readlink(`${dir}/device/subsystem`) : undefined;
+      if (dev !== undefined) l.parentdev = posix.basename(dev);
+      else l.kind = 'virtual link'; // no device: never the netdev ADD moved in
+      if (bus !== undefined) l.parentbus = posix.basename(bus);
+      return l;
+    }
+  }
+  return showLink(host, name);
+}
+
+/**
  * Put the device back in the host under its original name, MAC, MTU and up-state. The pod's side
  * goes by name (iproute2 cannot address a link by index), so what arrives in the host is checked
  * against the saved kind and parent before anything else: a link the pod swapped in under the
@@ -147,7 +177,7 @@ export function moveOut(host: Host, st: NetdevState, at: Located, netns: string 
       ['link', 'set', 'dev', st.tmpName, 'netns', selfNetns()],
     ], netns);
     name = st.tmpName;
-    const arrived = st.id ? showLink(host, name) : undefined;
+    const arrived = st.id ? arrivedLink(host, name, st.id) : undefined;
     if (arrived && !sameKindAndParent(arrived, st.id ?? {}, pci)) {
       ipRun(host, [['link', 'set', 'dev', name, 'netns', netns]]);
       throw new CniError(Code.NetlinkFailed, `the link that left the pod as ${name} is not the device ADD moved in (${arrived.kind ?? 'physical'}${arrived.parentdev ? ` on ${arrived.parentdev}` : ''}); it was sent back to the pod`);

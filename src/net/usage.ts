@@ -1,4 +1,4 @@
-import { ipJson } from './iproute.js';
+import { ipJson, ipJsonBatch } from './iproute.js';
 import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
 import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
@@ -9,7 +9,8 @@ import { netnsMayBeAlive } from '../sys/netns.js';
  * `inspect`, `doctor` (through `dp-config --check`) and `dp-config` apply. The judging is pure
  * (facts in, reasons out); the facts are read with one `ip -j -d addr show` (every link with its
  * addresses, master and lower device: ADD reads that dump anyway) and one
- * `ip -j route show table all` (both families; the routes through X, multipath ones included), and from sysfs and the allocation markers.
+ * `ip -j route show table all` (both families; the routes through X, multipath ones included) —
+ * one `ip -batch` process for both in ADD (hostNet()) —, and from sysfs and the allocation markers.
  *
  * A netdev is used by the host when it has an address that is not link-local (the kernel gives
  * every interface that is up an fe80:: address: that does not count), a route through it (other
@@ -184,12 +185,32 @@ export function inUse(u: NetdevUsage, ifname = ''): boolean {
   return hostUseReasons(ifname, u).length > 0;
 }
 
-/** Read the facts for `ifname` in the current network namespace; `links` = an `ip -j -d addr show` dump already read. */
-export function netdevUsage(host: Host, ifname: string, links?: readonly unknown[]): NetdevUsage {
+/**
+ * Read the facts for `ifname` in the current network namespace; `links` = an `ip -j -d addr show`
+ * dump already read, `routes` = an `ip -j route show table all` list already read (hostNet()).
+ */
+export function netdevUsage(host: Host, ifname: string, links?: readonly unknown[], allRoutes?: readonly unknown[]): NetdevUsage {
   const dump = links ?? ipJson(host, ['-d', 'addr', 'show']) ?? [];
   if (!dump.some((l) => isObj(l) && l.ifname === ifname)) return parseUsage(ifname, [], undefined);
-  const routes = ipJson(host, ['route', 'show', 'table', 'all']);
+  const routes = allRoutes ?? ipJson(host, ['route', 'show', 'table', 'all']);
   return parseUsage(ifname, dump, routes && routesThrough(ifname, routes));
+}
+
+/** Every link with its addresses and every route (both families, all tables) of the host's namespace. */
+export interface HostNet {
+  links: unknown[];
+  routes: unknown[] | undefined;
+}
+
+/**
+ * The in-use test's facts for the whole host namespace in one process: `ip -j -d -batch -` with
+ * `addr show` and `route show table all` (the routes' details only add their "type"). When the
+ * batch cannot be read, the two commands on their own.
+ */
+export function hostNet(host: Host): HostNet {
+  const both = ipJsonBatch(host, [['addr', 'show'], ['route', 'show', 'table', 'all']], { details: true });
+  if (both) return { links: both[0] ?? [], routes: both[1] };
+  return { links: ipJson(host, ['-d', 'addr', 'show']) ?? [], routes: ipJson(host, ['route', 'show', 'table', 'all']) };
 }
 
 /** What a DEL puts back for a netdev the host was using (ADD with "allowInUse"). */

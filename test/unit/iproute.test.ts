@@ -53,3 +53,19 @@ describe('ipRun', () => {
       .toThrow(/^ip link set dev e1 mtu 9999 failed: Error: mtu greater than device maximum\.$/);
   });
 });
+
+describe('the pod-side process with the announcement sysctls', () => {
+  const st = { hostName: 'ens1f0v1', tmpName: 'dcni0123456789', podName: 'net1', origMac: '02:00:00:00:00:01', mac: '02:00:00:00:00:01', origMtu: 1500, mtu: 1500, wasUp: true };
+
+  it('addresses come before the link is up (the kernel announces them on NETDEV_UP), routes after', () => {
+    const c = podSetupCommands(st, [{ address: '10.1.0.5/24' }], [{ dst: '10.9.0.0/16', gw: '10.1.0.1' }]).map((x) => x.join(' '));
+    expect(c).toEqual(['link set dev dcni0123456789 name net1', 'addr add 10.1.0.5/24 dev net1', 'link set dev net1 up', 'route add 10.9.0.0/16 via 10.1.0.1 dev net1']);
+  });
+
+  it('a sysctl the shell cannot write fails the ADD with a message naming it (104), before any ip command', async () => {
+    const { moveIn } = await import('../../src/net/netdev.js');
+    const { host, calls } = recorder((input) => (input.includes('name net1') ? { code: 97, stderr: '/proc/sys/net/ipv6/conf/dcni0123456789/ndisc_notify' } : undefined));
+    expect(() => moveIn(host, st, '/run/netns/pod', [{ address: 'fd00::5/64' }], [])).toThrow(/cannot set \/proc\/sys\/net\/ipv6\/conf\/dcni0123456789\/ndisc_notify to 1 in the network namespace \/run\/netns\/pod/);
+    expect(calls[1]!.args.slice(0, 7)).toEqual(['--net=/run/netns/pod', '/usr/sbin/sh', '-c', expect.any(String), 'sh', '/proc/sys/net/ipv6/conf/dcni0123456789/ndisc_notify', '--']);
+  });
+});

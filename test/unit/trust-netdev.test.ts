@@ -88,7 +88,8 @@ describe('ADD learns the pod ifindex without one more process', () => {
     const st = { hostName: 'ens1f0v1', tmpName: 'dcni0123456789', podName: 'net1', origMac: '02:00:00:00:00:01', mac: '02:00:00:00:00:09', origMtu: 1500, mtu: 1500, wasUp: true };
     const l = moveIn(host, st, '/run/netns/pod', [{ address: '10.1.0.5/24' }], []);
     expect(calls).toHaveLength(2); // host side, pod side: as before
-    expect(calls[1]!.args).toEqual(['--net=/run/netns/pod', '/usr/sbin/ip', '-j', '-d', '-batch', '-']);
+    // the same process first sets the address announcement's sysctl in the pod (a shell that execs ip)
+    expect(calls[1]!.args).toEqual(['--net=/run/netns/pod', '/usr/sbin/sh', '-c', expect.any(String), 'sh', '/proc/sys/net/ipv4/conf/dcni0123456789/arp_notify', '--', '/usr/sbin/ip', '-j', '-d', '-batch', '-']);
     expect(calls[1]!.input?.trim().split('\n').pop()).toBe('link show dev net1');
     expect(l).toMatchObject({ ifindex: 42, kind: 'veth' });
   });
