@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, REPO, sh, tempDir } from '../helpers/cni.js';
-import { ensureSea, SEA } from '../helpers/sea.js';
+import { ensureShipped, SHIPPED } from '../helpers/shipped.js';
 
 /**
  * build/image.sh builds the container image offline (buildah, base made of the host's glibc) from
@@ -23,7 +23,7 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
 
   beforeAll(() => {
     expect(sh('sh', ['-c', 'command -v buildah']).code, 'buildah is needed: apt-get install buildah').toBe(0);
-    ensureSea();
+    ensureShipped();
     const b = spawnSync('bash', [join(REPO, 'build/image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 300_000 });
     expect(b.status, b.stderr).toBe(0);
     expect(b.stdout).toMatch(/dpdk-cni-image-linux-x64\.tar/);
@@ -53,7 +53,7 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
 
   it('holds the single executable, byte for byte, and no Node.js, shell or package manager', () => {
     const exe = join(rootfs, 'usr/bin/dpdk-cni');
-    expect(sha(exe)).toBe(sha(SEA));
+    expect(sha(exe)).toBe(sha(SHIPPED));
     expect(statSync(exe).mode & 0o777).toBe(0o755);
     const files = sh('find', [rootfs, '-type', 'f']).stdout.trim().split('\n').map((f) => f.slice(rootfs.length));
     expect(files.filter((f) => /\/(node|sh|bash|busybox|apt|dpkg|npm)$/.test(f))).toEqual([]);
@@ -70,7 +70,7 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
     const i = chroot(['/usr/bin/dpdk-cni', 'install', '--target', '/host/opt/cni/bin']);
     expect(i.status, i.stderr).toBe(0);
     expect(i.stdout).toMatch(/installed \/host\/opt\/cni\/bin\/dpdk-cni/);
-    expect(sha(join(rootfs, 'host/opt/cni/bin/dpdk-cni'))).toBe(sha(SEA));
+    expect(sha(join(rootfs, 'host/opt/cni/bin/dpdk-cni'))).toBe(sha(SHIPPED));
     const check = chroot(['/usr/bin/dpdk-cni', 'install', '--check', '--target', '/host/opt/cni/bin']);
     expect(check.status).toBe(0); // the DaemonSet's readiness probe
   });
