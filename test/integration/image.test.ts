@@ -51,18 +51,23 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
     expect(config.config.Cmd).toEqual(['install', '--sleep']);
   });
 
-  it('holds the single executable, byte for byte, and no Node.js, shell or package manager', () => {
+  it('holds the single executable, byte for byte, and no Node.js, Bun CLI, shell or package manager', () => {
     const exe = join(rootfs, 'usr/bin/dpdk-cni');
     expect(sha(exe)).toBe(sha(SHIPPED));
     expect(statSync(exe).mode & 0o777).toBe(0o755);
     const files = sh('find', [rootfs, '-type', 'f']).stdout.trim().split('\n').map((f) => f.slice(rootfs.length));
-    expect(files.filter((f) => /\/(node|sh|bash|busybox|apt|dpkg|npm)$/.test(f))).toEqual([]);
+    expect(files.filter((f) => /\/(node|bun|sh|bash|busybox|apt|dpkg|npm)$/.test(f))).toEqual([]);
     expect(files).toContain('/usr/bin/dpdk-cni');
   });
 
   it('runs from its own root filesystem: VERSION, and the installer into a "host" directory', () => {
+    // as a container runtime starts it: its own /proc (the Bun runtime finds its code through
+    // /proc/self/exe and aborts without it), mounted in a private mount + pid namespace
+    mkdirSync(join(rootfs, 'proc'), { recursive: true });
     const chroot = (args: string[], env: Record<string, string> = {}, input = '') =>
-      spawnSync('/usr/sbin/chroot', [rootfs, ...args], { env: { NODE_OPTIONS: '--require /nonexistent.js', ...env }, input, encoding: 'utf8' });
+      spawnSync('/usr/bin/unshare', ['--mount', '--pid', '--fork', `--mount-proc=${join(rootfs, 'proc')}`, '/usr/sbin/chroot', rootfs, ...args], {
+        env: { NODE_OPTIONS: '--require /nonexistent.js', BUN_OPTIONS: '--print 1+1', ...env }, input, encoding: 'utf8',
+      });
     const v = chroot(['/usr/bin/dpdk-cni'], { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
     expect([v.status, v.stderr]).toEqual([0, '']);
     expect(JSON.parse(v.stdout).cniVersion).toBe('1.0.0');
