@@ -1,19 +1,23 @@
 #!/usr/bin/env node
-// Build the Bun-compiled single executable dist/dpdk-cni-bun-linux-<arch>, offline, beside the
-// Node SEA (build/sea.mjs; which one ships as dist/dpdk-cni-linux-<arch> is issue #16's decision,
-// by measurement):
-//   1. bundle src/ with build/bundle.mjs (the same esbuild CJS bundle the SEA starts from; the file
-//      must end in .cjs: `bun build` takes a file without extension for an asset and the executable
-//      then does nothing at all);
-//   2. copy the Bun runtime from the npm package @oven/bun-linux-<arch>[-baseline] (a
-//      devDependency; never a download) and neutralise in that copy the environment variables that
-//      steer a compiled executable before (or instead of) our code: see GUARDED below;
-//   3. `bun build --compile --bytecode` with that copy as --compile-executable-path, and .env /
-//      bunfig.toml / tsconfig.json / package.json autoloading off;
-//   4. smoke-test it from / under a hostile environment and rename into place.
+// Build the shipped single executable dist/dpdk-cni-linux-<arch>: the esbuild bundle compiled by
+// Bun (issue #16: it beat the Node 24 SEA on every bench row; the SEA is kept for measurement
+// only, bench/sea/). Offline:
+//   1. bundle src/ with build/bundle.mjs (the file must end in .cjs: `bun build` takes a file
+//      without extension for an asset and the executable then does nothing at all);
+//   2. copy the Bun runtime of the target from its npm package @oven/bun-linux-<arch>[-baseline]
+//      (x64: a devDependency; others: see bunBinary; never a download) and neutralise in that copy
+//      the environment variables that steer a compiled executable before (or instead of) our code:
+//      see GUARDED below;
+//   3. `bun build --compile --bytecode` (the build machine's bun) with that copy as
+//      --compile-executable-path, and .env / bunfig.toml / tsconfig.json / package.json
+//      autoloading off;
+//   4. smoke-test it from / under a hostile environment (another arch: through qemu-user when
+//      installed) and rename into place.
 //
-//   node build/bun.mjs                     # dist/dpdk-cni-bun-linux-x64 (AVX2 build of Bun)
-//   node build/bun.mjs --baseline          # dist/dpdk-cni-bun-linux-x64-baseline (no AVX2 needed)
+//   node build/bun.mjs                     # dist/dpdk-cni-linux-x64 (Bun's x64 build: needs AVX2)
+//   node build/bun.mjs --baseline          # dist/dpdk-cni-linux-x64-baseline (no AVX2 needed)
+//   DPDK_CNI_BUN_ARM64=/s/node_modules/@oven/bun-linux-aarch64/bin/bun node build/bun.mjs --arch arm64
+//   node build/bun.mjs --arch all          # every arch whose runtime is found
 //   node build/bun.mjs --out FILE
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -41,6 +45,8 @@ const require = createRequire(import.meta.url);
 export const GUARDED = ['BUN_OPTIONS', 'BUN_BE_BUN', 'BUN_INSPECT', 'BUN_BYTECODE_ORDER_OUT', 'BUN_BYTECODE_DIGEST_OUT', 'BUN_BYTECODE_ORDER_NAMES_OUT', 'BUN_TRACE'];
 
 const ARCHES = { x64: 'x64', arm64: 'aarch64' };
+/** The CPU names qemu-user and the Debian cross toolchains use. */
+const QEMU = { x64: 'x86_64', arm64: 'aarch64' };
 
 class BunBuildError extends Error {}
 function die(msg) {
@@ -50,8 +56,17 @@ function log(msg) {
   process.stderr.write(`bun: ${msg}\n`);
 }
 
-/** The bun binary of the npm package @oven/bun-linux-<arch>[-baseline], if installed. */
+/**
+ * The bun binary of the npm package @oven/bun-linux-<arch>[-baseline] (x64: a devDependency), or
+ * the one named by DPDK_CNI_BUN_<ARCH>[_BASELINE]: npm refuses to install another arch's package
+ * without --force, so install it into a scratch dir (same version as package.json's
+ * @oven/bun-linux-x64) and point there, e.g.
+ *   npm install --no-save --force --ignore-scripts --prefix /tmp/b @oven/bun-linux-aarch64@1.4.4
+ *   DPDK_CNI_BUN_ARM64=/tmp/b/node_modules/@oven/bun-linux-aarch64/bin/bun
+ */
 export function bunBinary(arch = 'x64', baseline = false) {
+  const override = process.env[`DPDK_CNI_BUN_${arch.toUpperCase()}${baseline ? '_BASELINE' : ''}`];
+  if (override) return existsSync(override) ? override : undefined;
   const name = `@oven/bun-linux-${ARCHES[arch]}${baseline ? '-baseline' : ''}`;
   let dir;
   try {
@@ -94,8 +109,9 @@ export async function buildBun({ arch = 'x64', baseline = false, out } = {}) {
   const compiler = bunBinary(process.arch, false) ?? bunBinary(process.arch, true);
   if (!compiler) die(`@oven/bun-linux-${ARCHES[process.arch]} is not installed (a devDependency: npm ci)`);
   const runtime = bunBinary(arch, baseline);
-  if (!runtime) die(`@oven/bun-linux-${ARCHES[arch]}${baseline ? '-baseline' : ''} is not installed: npm install --no-save it at the version of package.json's @oven/bun-linux-x64`);
-  out ??= join(root, `dist/dpdk-cni-bun-linux-${arch}${baseline ? '-baseline' : ''}`);
+  const envName = `DPDK_CNI_BUN_${arch.toUpperCase()}${baseline ? '_BASELINE' : ''}`;
+  if (!runtime) die(`the Bun runtime for ${arch}${baseline ? ' (baseline)' : ''} is not found: npm install --no-save --force --ignore-scripts --prefix DIR @oven/bun-linux-${ARCHES[arch]}${baseline ? '-baseline' : ''}@<package.json's @oven/bun-linux-x64 version>, then ${envName}=DIR/node_modules/@oven/bun-linux-${ARCHES[arch]}${baseline ? '-baseline' : ''}/bin/bun`);
+  out ??= join(root, `dist/dpdk-cni-linux-${arch}${baseline ? '-baseline' : ''}`);
   const work = join(root, 'dist/bun', `${arch}${baseline ? '-baseline' : ''}.${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -115,25 +131,52 @@ export async function buildBun({ arch = 'x64', baseline = false, out } = {}) {
       main, '--outfile', bin,
     ], { cwd: work, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
     if (c.status !== 0) die(`bun build --compile failed (exit ${c.status}):\n${c.stderr}${c.stdout}`);
-    if (arch === process.arch) smoke(bin);
+    const runVia = runner(arch);
+    if (runVia) smoke(bin, runVia);
+    const noAvx = arch === 'x64' && !baseline ? oldCpu() : undefined;
+    if (noAvx) smoke(bin, noAvx, `on a CPU without AVX/AVX2 (qemu -cpu ${OLD_CPU}): this Bun needs newer CPU features than x86-64-v2; nodes without AVX2 need the -baseline package (node build/bun.mjs --baseline, docs/install.md)`);
     mkdirSync(dirname(out), { recursive: true });
     const tmpOut = `${out}.${process.pid}.tmp`;
     copyFileSync(bin, tmpOut);
     chmodSync(tmpOut, 0o755);
     renameSync(tmpOut, out); // atomic: a test running the old executable is not disturbed
     const ver = run(compiler, ['--version']).stdout.trim();
-    log(`${relative(root, out) || out}: ${(statSync(out).size / 1e6).toFixed(1)} MB, Bun ${ver} (${relative(root, runtime)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s${arch === process.arch ? '' : ' (not smoke-tested: another arch)'}`);
+    log(`${relative(root, out) || out}: ${(statSync(out).size / 1e6).toFixed(1)} MB, Bun ${ver} (${relative(root, runtime)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s${!runVia ? ` (NOT smoke-tested: no qemu-${QEMU[arch]}-static + /usr/${QEMU[arch]}-linux-gnu to run ${arch} here)` : runVia.exe.length ? ` (smoke-tested with ${runVia.exe[0]})` : ''}${noAvx ? `, runs on ${OLD_CPU} (no AVX2)` : ''}`);
     return out;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
+/**
+ * How to run a binary of `arch` here: natively, or through qemu-user (qemu-user-static) with the
+ * Debian cross libraries as its root (libc6-<arch>-cross); undefined when neither is possible.
+ */
+export function runner(arch) {
+  if (arch === process.arch) return { exe: [], env: {} };
+  const q = `/usr/bin/qemu-${QEMU[arch]}-static`;
+  const sysroot = `/usr/${QEMU[arch]}-linux-gnu`;
+  if (!existsSync(q) || !existsSync(`${sysroot}/lib`)) return undefined;
+  return { exe: [q], env: { QEMU_LD_PREFIX: sysroot } };
+}
+
+/**
+ * The oldest x64 CPU the shipped executable is promised to run on (docs/install.md): Nehalem is
+ * x86-64-v2 (SSE4.2, POPCNT; no AVX, no AVX2). Bun's default x64 build may need AVX2, its
+ * -baseline build does not; at Bun 1.4.4 the two npm packages hold the same binary. The build
+ * runs the smoke test on this CPU model through qemu-user when qemu-x86_64-static is installed.
+ */
+const OLD_CPU = 'Nehalem';
+function oldCpu() {
+  const q = '/usr/bin/qemu-x86_64-static';
+  return existsSync(q) ? { exe: [q, '-cpu', OLD_CPU], env: {} } : undefined;
+}
+
 /** VERSION from / in a near-empty, hostile environment: exactly the CNI answer, nothing else. */
-function smoke(bin) {
-  const r = run(bin, [], {
+function smoke(bin, { exe, env }, why = '') {
+  const r = run(exe[0] ?? bin, exe.length ? [...exe.slice(1), bin] : [], {
     cwd: '/',
-    env: { CNI_COMMAND: 'VERSION', BUN_OPTIONS: '--print "dpdk-cni-smoke"', BUN_BE_BUN: '1' },
+    env: { CNI_COMMAND: 'VERSION', BUN_OPTIONS: '--print "dpdk-cni-smoke"', BUN_BE_BUN: '1', ...env },
     input: '{"cniVersion":"1.0.0"}',
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -143,7 +186,7 @@ function smoke(bin) {
   } catch {
     ok = false;
   }
-  if (!ok) die(`smoke test of ${bin} failed (exit ${r.status}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  if (!ok) die(`smoke test of ${bin} failed${why ? ` ${why}` : ''} (exit ${r.status}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -152,8 +195,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
+  const baseline = args.includes('--baseline');
+  const arches = (opt('arch') ?? 'x64') === 'all' ? Object.keys(ARCHES).filter((a) => bunBinary(a, baseline)) : [opt('arch') ?? 'x64'];
   try {
-    await buildBun({ arch: opt('arch') ?? 'x64', baseline: args.includes('--baseline'), out: opt('out') });
+    for (const arch of arches) await buildBun({ arch, baseline, out: opt('out') });
   } catch (e) {
     process.stderr.write(`bun: ERROR: ${e instanceof BunBuildError ? e.message : e.stack}\n`);
     process.exit(1);

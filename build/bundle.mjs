@@ -7,7 +7,7 @@
 // CJS because Node's single-executable mode runs CommonJS; yargs reads import.meta.url, which
 // esbuild would silently turn into undefined in CJS, hence the shim.
 //
-// The single executable (build/sea.mjs) bundles differently: `cliChunk` leaves the human CLI
+// The Node SEA (bench/sea/build.mjs, measurement only) bundles differently: `cliChunk` leaves the human CLI
 // (src/tools/cli/tool.ts: yargs, pino, the node tools) out of the CNI bundle and makes it a chunk of its
 // own (bundleChunk), loaded from a SEA asset only when there is no CNI_COMMAND.
 import { build } from 'esbuild';

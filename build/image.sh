@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Build the dpdk-cni container image offline with buildah and save it as an OCI archive:
 #   dist/dpdk-cni-image-linux-x64.tar  (image localhost/dpdk-cni:<version>)
-# No registry is needed: the base image is made FROM scratch out of this host's glibc, libstdc++,
-# libgcc_s and the dynamic loader — exactly the libraries `ldd` lists for the single executable —
+# No registry is needed: the base image is made FROM scratch out of this host's glibc and the
+# dynamic loader — exactly the libraries `ldd` lists for the single executable (Bun links nothing
+# else dynamically) —
 # and the Containerfile is then built on it (BASE build-arg). With registry access the Containerfile's
 # default base (gcr.io/distroless/cc-debian12) works too: see its header.
 #
-#   build/image.sh            # needs: buildah (apt), root, dist/dpdk-cni-linux-x64 (node build/sea.mjs)
+#   build/image.sh            # needs: buildah (apt), root, dist/dpdk-cni-linux-x64 (npm run build)
 #   IMAGE_STORAGE=/var/lib/containers/storage build/image.sh   # keep the images in that store
 #   kubectl/ctr: ctr -n k8s.io images import dist/dpdk-cni-image-linux-x64.tar
 #                skopeo copy oci-archive:dist/dpdk-cni-image-linux-x64.tar docker://REGISTRY/dpdk-cni:TAG
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCH=x64
-SEA="dist/dpdk-cni-linux-$ARCH"
+EXE="dist/dpdk-cni-linux-$ARCH"
 OUT="dist/dpdk-cni-image-linux-$ARCH.tar"
 VERSION=$(node -p 'require("./package.json").version')
 TAG="localhost/dpdk-cni:$VERSION"
@@ -21,7 +22,7 @@ die() { echo "image.sh: ERROR: $*" >&2; exit 1; }
 
 command -v buildah >/dev/null || die "buildah is not installed: apt-get install buildah"
 [ "$(id -u)" = 0 ] || die "run as root (buildah's storage)"
-[ -x "$SEA" ] || die "$SEA is missing: run node build/sea.mjs (npm run build)"
+[ -x "$EXE" ] || die "$EXE is missing: run npm run build"
 
 # A private vfs store unless told otherwise: leaves the machine's container storage alone, and vfs
 # works everywhere (no overlay mount needed).
@@ -40,9 +41,9 @@ trap cleanup EXIT
 
 # 1. base: the loader and the libraries the executable links against, at the paths ldd reports
 # (ldd lines: "libc.so.6 => /lib/.../libc.so.6 (0x...)" and the loader "/lib64/ld-linux-x86-64.so.2 (0x...)")
-libs=$(ldd "$SEA" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
-grep -q ld-linux <<<"$libs" || die "ldd did not report the dynamic loader of $SEA"
-[ -n "$libs" ] || die "ldd found no libraries for $SEA"
+libs=$(ldd "$EXE" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+grep -q ld-linux <<<"$libs" || die "ldd did not report the dynamic loader of $EXE"
+[ -n "$libs" ] || die "ldd found no libraries for $EXE"
 mkdir -p "$WORK/rootfs"
 for l in $libs; do
   install -D -m 0755 "$(readlink -f "$l")" "$WORK/rootfs$l"
@@ -56,13 +57,13 @@ BASE="localhost/dpdk-cni-base:glibc-$GLIBC"
 ctr=$("${B[@]}" from scratch)
 "${B[@]}" copy "$ctr" "$WORK/rootfs/" / >/dev/null
 "${B[@]}" config --os linux --arch amd64 \
-  --label "org.opencontainers.image.description=glibc $GLIBC + libstdc++ from $(. /etc/os-release; echo "$PRETTY_NAME")" "$ctr"
+  --label "org.opencontainers.image.description=glibc $GLIBC from $(. /etc/os-release; echo "$PRETTY_NAME")" "$ctr"
 "${B[@]}" commit --quiet --rm "$ctr" "$BASE" >/dev/null
 ctr=""
 
 # 2. the image, from the Containerfile
 "${B[@]}" build --quiet --pull=never --layers=false \
-  --build-arg "BASE=$BASE" --build-arg "SEA=$SEA" \
+  --build-arg "BASE=$BASE" --build-arg "EXE=$EXE" \
   --label "org.opencontainers.image.version=$VERSION" \
   --label "org.opencontainers.image.title=dpdk-cni" \
   -f Containerfile -t "$TAG" . >/dev/null

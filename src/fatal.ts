@@ -1,7 +1,7 @@
 import { writeAll } from './sys/stdout.js';
 
 /**
- * Last resort for an exception nothing caught (src/entry.ts, build/snapshot-entry.ts). A failed
+ * Last resort for an exception nothing caught (src/entry.ts, bench/sea/snapshot-entry.ts). A failed
  * write (EPIPE: the caller is gone; ENOSPC: stdout is a full file) is not a bug: one line says so,
  * without a stack trace. Anything else is an internal error (110) with its stack on stderr (never
  * stdout). Neither write may throw again (a throwing handler made Node exit 7 with its own dump):

@@ -9,12 +9,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 bash test/system-deps.sh
 [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
-npm run build                       # bundle + single executable (Node 24 SEA)
+npm run build                       # bundle + the shipped single executable (Bun-compiled)
 npx tsc --noEmit -p .
 npx vitest run                      # unit, integration (against the bundle), reliability
-# the integration suite again, against the single executable users install
-DPDK_CNI_BIN="$PWD/dist/dpdk-cni-linux-x64" npx vitest run test/integration
-# QEMU guest with real vfio-pci, vDPA and netdevsim devices (docs/e2e.md)
+# the integration and reliability suites again, against the single executable users install
+# (the reliability suite's crash-injection calls keep the test-hooks bundle dist/test/dpdk-cni)
+DPDK_CNI_BIN="$PWD/dist/dpdk-cni-linux-x64" npx vitest run test/integration test/reliability
+# QEMU guest with real vfio-pci, vDPA and netdevsim devices (docs/e2e.md), driving the shipped
+# executable (E2E_PLUGIN=bundle drives the bundle)
 bash test/e2e/run.sh
 # the node tools (bind/unbind with real effect, doctor) in the same kind of guest
 VMH_TIMEOUT=900 bash test/e2e/vm/vm-run.sh test/e2e/vm/checks/tools.sh

@@ -7,7 +7,8 @@ PKGS=(
   golang-go golang-github-appc-cni-dev   # the libcni caller test
   podman runc busybox-static     # the podman caller test (busybox also the containerd sandbox image)
   containerd                     # the containerd CRI caller test (with runc)
-  binutils                       # strip, for the single executable
+  binutils                       # strip, for the Node SEA kept for measurement (bench/sea/)
+  qemu-user-static libc6-arm64-cross   # the arm64 build's smoke test; the no-AVX2 CPU check (x64)
   buildah                        # the OCI image (build/image.sh)
   time                           # /usr/bin/time for RSS figures
   tcpdump                        # the address-announcement test listens on the wire

@@ -1,12 +1,12 @@
 import type { Script } from 'node:vm';
 
 /**
- * The single executable (build/sea.mjs) ships its code as SEA assets instead of one main script:
+ * The Node SEA (bench/sea/build.mjs, measurement only) ships its code as SEA assets instead of one main script:
  * the CNI bundle with a V8 code cache made by running it (so the functions a CNI call uses are
  * already compiled), and the human CLI as a separate chunk that a CNI call never reads. This
  * module compiles and runs such a CommonJS chunk the way Node's own loader wraps a module.
- * The wrapper text is part of the code cache's key: the build (build/sea-warmup.ts) and the
- * executable (build/sea-loader.ts) must both go through here.
+ * The wrapper text is part of the code cache's key: the build (bench/sea/sea-warmup.ts) and the
+ * executable (bench/sea/sea-loader.ts) must both go through here.
  */
 const HEAD = '(function (exports, require, module, __filename, __dirname) { ';
 const TAIL = '\n});';

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The QEMU end-to-end suite (`npm run test:e2e`): the BUILT plugin (dist/dpdk-cni) driven as a
+# The QEMU end-to-end suite (`npm run test:e2e`): the BUILT plugin (the shipped single executable
+# dist/dpdk-cni-linux-x64; E2E_PLUGIN=bundle: dist/dpdk-cni run by the guest's node) driven as a
 # runtime drives it, against real vfio-pci, vp_vdpa/vhost_vdpa/virtio_vdpa, netdevsim SR-IOV and
 # virtio-net devices in a throw-away TCG guest (test/e2e/vm). See docs/e2e.md.
 #
@@ -15,6 +16,7 @@
 #   E2E_OUT=DIR           parent of the run folders (default ${TMPDIR:-/tmp}/dpdk-cni-e2e; newest 5 kept)
 #   E2E_UPDATE_FIXTURES=1 copy the captured `ip -j -d link` of a netdevsim PF to test/fixtures/
 #   E2E_BOOT_TIMEOUT=S    per boot (default 2400)
+#   E2E_PLUGIN=bundle     drive the bundle dist/dpdk-cni instead of dist/dpdk-cni-linux-x64
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -56,7 +58,14 @@ fi
 
 T_START=$(date +%s)
 [ "$(id -u)" = 0 ] || fail_all "needs root (apt packages, QEMU guest); set DPDK_CNI_SKIP_E2E=1 to skip locally"
-[ -x "$REPO/dist/dpdk-cni" ] && [ -f "$REPO/dist/package.json" ] || fail_all "dist/dpdk-cni is missing: run 'npm run build' first"
+if [ "${E2E_PLUGIN:-shipped}" = bundle ]; then
+  PLUGIN=(dist/dpdk-cni dist/package.json)
+else
+  PLUGIN=(dist/dpdk-cni-linux-x64)
+fi
+for f in "${PLUGIN[@]}"; do
+  [ -f "$REPO/$f" ] || fail_all "$f is missing: run 'npm run build' first"
+done
 
 OUT_PARENT=${E2E_OUT:-${TMPDIR:-/tmp}/dpdk-cni-e2e}
 mkdir -p "$OUT_PARENT" || fail_all "cannot create $OUT_PARENT"
@@ -71,9 +80,11 @@ bash "$VM/prepare.sh" >"$OUT/prepare.log" 2>&1 || { tail -20 "$OUT/prepare.log";
 T_READY=$(date +%s)
 
 # A snapshot of the plugin: a concurrent `npm run build` must not change it under a running guest.
-mkdir -p "$OUT/bin" && cp "$REPO/dist/dpdk-cni" "$REPO/dist/package.json" "$OUT/bin/" || fail_all "cannot copy dist/dpdk-cni"
+# The guest runs it as bin/dpdk-cni, the name it has in /opt/cni/bin.
+mkdir -p "$OUT/bin" && cp "$REPO/${PLUGIN[0]}" "$OUT/bin/dpdk-cni" || fail_all "cannot copy ${PLUGIN[0]}"
+for f in "${PLUGIN[@]:1}"; do cp "$REPO/$f" "$OUT/bin/" || fail_all "cannot copy $f"; done
 ver=$(CNI_COMMAND=VERSION "$OUT/bin/dpdk-cni" </dev/null 2>&1) && [[ "$ver" == *supportedVersions* ]] \
-  || fail_all "dist/dpdk-cni does not answer CNI VERSION on this host: $ver"
+  || fail_all "${PLUGIN[0]} does not answer CNI VERSION on this host: $ver"
 
 VMPID=""
 on_signal() {

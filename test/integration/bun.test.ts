@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { REPO, tempDir } from '../helpers/cni.js';
-import { BUN_EXE, ensureBun } from '../helpers/bun.js';
+import { ensureShipped, SHIPPED as BUN_EXE } from '../helpers/shipped.js';
 
 /**
- * The Bun-compiled executable (dist/dpdk-cni-bun-linux-x64, build/bun.mjs) run as a container
- * runtime runs a plugin: an environment of the runtime's choosing, and a working directory that is
- * not ours. A Bun executable by default loads .env and bunfig.toml from its cwd and obeys
- * BUN_OPTIONS, BUN_BE_BUN and more; none of that may steer dpdk-cni (the Node SEA's NODE_OPTIONS
- * tests are in sea.test.ts). Each test plants one of them and looks for its effect.
+ * The shipped executable (dist/dpdk-cni-linux-x64: the bundle compiled by Bun, build/bun.mjs) run
+ * as a container runtime runs a plugin: an environment of the runtime's choosing, and a working
+ * directory that is not ours. A Bun executable by default loads .env and bunfig.toml from its cwd
+ * and obeys BUN_OPTIONS, BUN_BE_BUN and more; none of that may steer dpdk-cni (NODE_OPTIONS and
+ * the protocol under a hostile environment are in executable.test.ts). Each test plants one of
+ * them and looks for its effect.
  */
 const VERSION = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
 const VERSION_ANSWER = '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n';
@@ -38,7 +39,7 @@ function plantScript(name: string): string {
 }
 
 beforeAll(() => {
-  ensureBun();
+  ensureShipped();
 }, 300_000);
 beforeEach(() => {
   cwd = tempDir('dpdk-cni-bun-cwd-');
@@ -65,6 +66,29 @@ describe('the Bun executable', () => {
     const bunPkg = JSON.parse(readFileSync(join(REPO, 'node_modules/@oven/bun-linux-x64/package.json'), 'utf8')).version as string;
     expect(JSON.parse(r.stdout)).toMatchObject({ version: VERSION, arch: 'x64', singleExecutable: true, bun: bunPkg });
   });
+});
+
+// x86-64-v2 (SSE4.2, POPCNT; no AVX, no AVX2): the oldest x64 CPU docs/install.md promises
+const QEMU_X64 = '/usr/bin/qemu-x86_64-static';
+describe.runIf(existsSync(QEMU_X64))('on a CPU without AVX2 (qemu-user -cpu Nehalem; qemu-user-static)', () => {
+  it('answers VERSION and does a DPDK-mode ADD and DEL', () => {
+    const node = new SimNode(join(dir.path, 'node'));
+    const ENA = '0000:00:06.0';
+    node.pci(ENA, { driver: 'vfio-pci', vendor: '1d0f', device: 'ec20' });
+    const run = (vars: Record<string, string>, input: string) => {
+      const r = spawnSync(QEMU_X64, ['-cpu', 'Nehalem', BUN_EXE], { env: vars, cwd: cwd.path, input, encoding: 'utf8', timeout: 60_000 });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    expect(run({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}')).toEqual({ code: 0, stdout: VERSION_ANSWER, stderr: '' });
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'old-cpu', type: 'dpdk-cni', deviceID: ENA });
+    const env = (cmd: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: 'nehalem', CNI_NETNS: LIVE, CNI_IFNAME: 'net1', CNI_PATH: '/usr/lib/cni', DPDK_CNI_ROOT: node.root });
+    const add = run(env('ADD'), conf);
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ interfaces: [{ name: 'net1', pciID: ENA }] });
+    expect(readdirSync(join(node.root, 'var/lib/cni/dpdk-cni/attachments'))).toEqual(['old-cpu@nehalem@net1.json']);
+    expect(run(env('DEL'), conf)).toMatchObject({ code: 0, stdout: '' });
+    expect(readdirSync(join(node.root, 'var/lib/cni/dpdk-cni/attachments'))).toEqual([]);
+  }, 120_000);
 });
 
 describe('nothing in its cwd or environment steers it', () => {

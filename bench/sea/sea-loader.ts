@@ -1,12 +1,12 @@
 /**
- * Main script of the single executable (build/sea.mjs, the shipped "warmcache" blob). It only
+ * Main script of the single executable (bench/sea/build.mjs, the shipped "warmcache" blob). It only
  * compiles the CNI bundle from the SEA asset dpdk-cni.cjs with the V8 code cache dpdk-cni.cache
  * that the build made by running VERSION, ADD, CHECK, DEL, GC and STATUS through the same bundle
- * (build/sea-warmup.ts), then runs it. With the cache accepted, a CNI call neither parses the
+ * (bench/sea/sea-warmup.ts), then runs it. With the cache accepted, a CNI call neither parses the
  * bundle nor compiles the functions it runs; a rejected cache (another V8) only costs that time.
  * The human CLI is another asset, read only without CNI_COMMAND (src/sea/cli-asset.ts).
  */
-import { compileChunk, runChunk, setSeaInfo } from '../src/sea/chunk.js';
+import { compileChunk, runChunk, setSeaInfo } from '../../src/sea/chunk.js';
 
 const sea = process.getBuiltinModule('node:sea');
 const cache = new Uint8Array(sea.getAsset('dpdk-cni.cache'));

@@ -6,16 +6,16 @@
 // (vfio-pci device on a simulated node; a DEL, not timed, follows each ADD): wall time, the
 // child's CPU time and peak RSS. Needs root (a scratch netns), python3, and `npm run build` first.
 //
-//   node build/sea-bench.mjs [--rounds 40] [--warmup 3] [--only 'SEA (code cache|snapshot)']   (row 1 always kept)
+//   node bench/sea/modes.mjs [--rounds 40] [--warmup 3] [--only 'SEA (code cache|snapshot)']   (row 1 always kept)
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildSea, nodeBinary } from './sea.mjs';
-import { SimNode } from '../dist/sim/simnode.mjs';
+import { buildSea, nodeBinary } from './build.mjs';
+import { SimNode } from '../../dist/sim/simnode.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 const num = (name, dflt) => {
   const i = args.indexOf(`--${name}`);

@@ -1,5 +1,5 @@
 /**
- * Entry point of the startup-snapshot variant of the single executable (build/sea.mjs --mode
+ * Entry point of the startup-snapshot variant of the single executable (bench/sea/build.mjs --mode
  * snapshot). The snapshot is taken after this module has been evaluated, so everything evaluated
  * here is frozen at build time: only pure code (zod schemas, tables, function definitions) may run
  * at top level. main() reads process.env / argv when the executable starts. yargs, pino and child
@@ -12,14 +12,14 @@
  * The same file run by plain node (not building a snapshot) behaves like src/entry.ts.
  */
 import * as v8 from 'node:v8';
-import '../src/config/netconf.js';
-import '../src/commands/add.js';
-import '../src/commands/del.js';
-import '../src/commands/check.js';
-import '../src/commands/gc.js';
-import '../src/commands/status.js';
-import { main } from '../src/main.js';
-import { fatal } from '../src/fatal.js';
+import '../../src/config/netconf.js';
+import '../../src/commands/add.js';
+import '../../src/commands/del.js';
+import '../../src/commands/check.js';
+import '../../src/commands/gc.js';
+import '../../src/commands/status.js';
+import { main } from '../../src/main.js';
+import { fatal } from '../../src/fatal.js';
 
 function run(): void {
   // Node's own diagnostics must never reach stdout (the CNI result channel).
