@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { cniAsync, isRoot, sh, tempDir, type CniCall } from '../helpers/cni.js';
-import { NetFixture } from '../helpers/netns.js';
+import { NetFixture, nsName } from '../helpers/netns.js';
 
 /**
  * Address announcement on the wire (kernel modes): the host-side peer of the veth that stands in
@@ -30,7 +30,7 @@ describe.runIf(isRoot && haveTcpdump)('address announcement after ADD (root, tcp
     net = new NetFixture();
     pod = net.netns('anp');
     vfname = net.veth(`an${net.id}`, { mac: '02:00:00:00:12:01', mtu: 1500 });
-    park = net.namespaces.find((n) => n.includes('-park-'))!;
+    park = nsName(net.parked[0]!);
     sh('ip', ['link', 'set', vfname, 'up']);
     sh('ip', ['-n', park, 'link', 'set', `p${vfname}`.slice(0, 15), 'up']);
     node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
