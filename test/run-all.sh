@@ -11,9 +11,9 @@ bash test/system-deps.sh
 [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 npm run build                       # bundle + the shipped single executable (Bun-compiled)
 npx tsc --noEmit -p .
-npx vitest run                      # unit, integration (against the bundle), reliability
-# the integration and reliability suites again, against the single executable users install
-# (the reliability suite's crash-injection calls keep the test-hooks bundle dist/test/dpdk-cni)
+npx vitest run test/unit
+# integration (callers included) and reliability against the single executable users install
+# (calls that need a test hook, e.g. crash injection, use the test-hooks bundle dist/test/dpdk-cni)
 DPDK_CNI_BIN="$PWD/dist/dpdk-cni-linux-x64" npx vitest run test/integration test/reliability
 # QEMU guest with real vfio-pci, vDPA and netdevsim devices (docs/e2e.md), driving the shipped
 # executable (E2E_PLUGIN=bundle drives the bundle)
