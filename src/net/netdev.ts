@@ -3,9 +3,8 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
 import { step } from '../sys/fault.js';
 import { ipRun, ipRunThenShow, listLinks, showLink, type LinkInfo } from './iproute.js';
-import type { NetdevIdentity, NetdevState } from '../state/store.js';
+import type { HostRoute, NetdevIdentity, NetdevState } from './types.js';
 import type { IpConfig, Route } from '../cni/result.js';
-import type { HostRoute } from '../node/netdev-usage.js';
 import type { Logger } from '../log/logger.js';
 
 /** A host-unique temporary name for a device while it moves (derived from its PCI address). */

@@ -2,6 +2,9 @@ import { ipJson } from '../net/iproute.js';
 import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
 import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
+import type { HostNexthop, HostRoute, HostUse } from '../net/types.js';
+
+export type { HostNexthop, HostRoute, HostUse };
 import { netnsMayBeAlive } from '../sys/netns.js';
 
 /**
@@ -19,26 +22,6 @@ import { netnsMayBeAlive } from '../sys/netns.js';
  * network namespace is alive.
  */
 
-/** A route through the netdev, as `ip -j route show` reports it (enough to add it back). */
-export interface HostRoute {
-  dst: string;
-  gateway?: string;
-  metric?: number;
-  /** omitted for the main table */
-  table?: string;
-  protocol?: string;
-  scope?: string;
-  prefsrc?: string;
-  family: 4 | 6;
-  /** a multipath (ECMP) route: every nexthop, this netdev's among them (the kernel drops the whole route when one nexthop's device leaves) */
-  nexthops?: HostNexthop[];
-}
-
-export interface HostNexthop {
-  dev: string;
-  gateway?: string;
-  weight?: number;
-}
 
 export interface UpperUse {
   name: string;
@@ -192,12 +175,6 @@ export function netdevUsage(host: Host, ifname: string, links?: readonly unknown
   return parseUsage(ifname, dump, routes && routesThrough(ifname, routes));
 }
 
-/** What a DEL puts back for a netdev the host was using (ADD with "allowInUse"). */
-export interface HostUse {
-  addresses: string[];
-  routes: HostRoute[];
-  master?: string;
-}
 
 export function hostUseOf(u: NetdevUsage): HostUse | undefined {
   if (u.addresses.length === 0 && u.routes.length === 0 && !u.master) return undefined;
