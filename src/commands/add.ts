@@ -63,7 +63,7 @@ async function healStale(ctx: Ctx, pci: string): Promise<void> {
     }
     if (unusable) {
       // nothing in it can be trusted, its pod may be alive: only a dead netns lets the device go
-      if (netnsMayBeAlive(marker.netns)) {
+      if (netnsMayBeAlive(marker.netns, host.fs)) {
         throw new CniError(
           Code.DeviceBusy,
           `PCI device ${pci} is allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${marker.netns} is still alive, and its state file ${unusable.file} is corrupt (${unusable.problem}): delete that pod (its DEL sets the file aside) or move the file away by hand`,
@@ -72,10 +72,10 @@ async function healStale(ctx: Ctx, pci: string): Promise<void> {
       log.warn(`the previous owner's state file ${unusable.file} is corrupt (${unusable.problem}); nothing in it is restored`, { file: unusable.file });
     }
     const owner = found?.pci === pci ? found : undefined;
-    if (owner && owner.phase === 'added' && netnsMayBeAlive(owner.netns)) {
+    if (owner && owner.phase === 'added' && netnsMayBeAlive(owner.netns, host.fs)) {
       throw new CniError(
         Code.DeviceBusy,
-        `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${owner.netns} is still alive${isLiveNetns(owner.netns) ? '' : ' (or cannot be inspected: permission denied, so it is not taken)'}; the device plugin gave the same device twice or the old pod is still terminating`,
+        `PCI device ${pci} is already allocated to container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net}) whose network namespace ${owner.netns} is still alive${isLiveNetns(owner.netns, host.fs) ? '' : ' (or cannot be inspected: permission denied, so it is not taken)'}; the device plugin gave the same device twice or the old pod is still terminating`,
       );
     }
     const why = unusable ? 'its attachment state is corrupt and its network namespace is gone' : !owner ? 'its attachment state is gone (a DEL was interrupted)' : owner.phase !== 'added' ? 'its ADD never completed' : 'its pod is gone but its DEL never came';
@@ -93,7 +93,7 @@ async function healStale(ctx: Ctx, pci: string): Promise<void> {
   if (mine) {
     // ADD repeated for the same attachment without a DEL: undo the first one before redoing it.
     log.warn('ADD repeated for an attachment that exists; releasing the previous one first', { pci });
-    const problems = await release(host, args, mine, log, { assumeNetnsGone: !isLiveNetns(mine.netns) });
+    const problems = await release(host, args, mine, log, { assumeNetnsGone: !isLiveNetns(mine.netns, host.fs) });
     if (problems.length > 0) throw new CniError(Code.DeviceBusy, `could not release the previous ADD of this attachment: ${problems.join('; ')}`);
   }
 }
@@ -156,7 +156,7 @@ export const add: Handler = async (ctx) => {
   const key = keyOf(ctx);
   // Every mode: a DPDK or vhost-vdpa attachment moves nothing into the pod, but an allocation
   // recorded for a netns that is not alive would be healed away by the next pod's ADD at once.
-  if (!isLiveNetns(args.netns)) {
+  if (!isLiveNetns(args.netns, host.fs)) {
     throw new CniError(Code.NetnsFailed, `CNI_NETNS ${quote(args.netns)} is not a live network namespace (gone, not a netns mount, or a namespace of another type): the runtime must pass the pod's network namespace`);
   }
   // the attachment first (a DEL of it waits for this ADD to finish), then the device
@@ -228,7 +228,7 @@ export const add: Handler = async (ctx) => {
     if (dev.vdpa) st.vdpa = dev.vdpa;
     if (devInfoPath) {
       st.deviceInfo = { path: devInfoPath };
-      const prev = readDeviceInfo(devInfoPath);
+      const prev = readDeviceInfo(host, devInfoPath);
       if (prev !== undefined) st.deviceInfo.previous = prev;
     }
     // Write-ahead: the state and the allocation marker exist before the first change.

@@ -90,7 +90,7 @@ export const check: Handler = async (ctx) => {
     }
     if (st.netdev) {
       const nd = st.netdev;
-      if (!isLiveNetns(st.netns)) bad.push(`network namespace ${st.netns} is gone`);
+      if (!isLiveNetns(st.netns, host.fs)) bad.push(`network namespace ${st.netns} is gone`);
       else {
         // the device ADD moved in, found by its identity: a link of the pod under its name is not it
         const j = ipJson(host, ['-d', 'addr', 'show'], st.netns) ?? [];

@@ -122,7 +122,7 @@ export function deviceInfoPath(host: Host, file: string, key: AttachmentKey): st
   const bad = deviceInfoNameProblem(file, key.containerID, key.ifname);
   if (bad) throw new CniError(Code.InvalidConfig, bad);
   try {
-    makeParents(p, FIELD, 0o755);
+    makeParents(host, p, FIELD, 0o755);
   } catch (e) {
     if (e instanceof CniError) throw e;
     throw new CniError(Code.DeviceInfoFailed, `cannot create the directory of device-info file ${quote(file)}: ${(e as Error).message}`);
@@ -193,9 +193,9 @@ export function removeUnsavedDeviceInfo(host: Host, file: string, key: Attachmen
  * being followed — its content would be kept as "previous" and written back, mode 0444, by a
  * rollback, and Multus would publish it in the pod's network-status.
  */
-export function readDeviceInfo(path: string): string | undefined {
+export function readDeviceInfo(host: Host, path: string): string | undefined {
   try {
-    return readConfined(path, FIELD, 64 * 1024);
+    return readConfined(host.fs, path, FIELD, 64 * 1024);
   } catch (e) {
     if (e instanceof CniError) throw e;
     throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${quote(path)}: ${(e as Error).message}`);
@@ -208,7 +208,7 @@ export function readDeviceInfo(path: string): string | undefined {
  */
 export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: Logger): DeviceInfoState {
   const file = path;
-  const previous = readDeviceInfo(path);
+  const previous = readDeviceInfo(host, path);
   let existing: DeviceInfo | undefined;
   if (previous !== undefined) {
     try {
@@ -219,7 +219,7 @@ export function writeDeviceInfo(host: Host, path: string, dev: PciDevice, log: L
   }
   const info = buildDeviceInfo(dev, existing, findRepresentor(host, dev));
   try {
-    makeParents(path, FIELD, 0o755);
+    makeParents(host, path, FIELD, 0o755);
     host.fs.writeAtomic(path, serialize(info), 0o444);
   } catch (e) {
     if (e instanceof CniError) throw e;
