@@ -118,6 +118,25 @@ function readRegular(p: string, maxBytes: number): { text: string } | { problem:
   }
 }
 
+/** f(), or undefined when it fails in any way. */
+function orUndefined<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
+/** f(), or undefined when the path or a directory above it is missing; other errors are thrown. */
+function ifPresent<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (e) {
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
 function statOf(st: fs.Stats): FileStat {
   const kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
   return { kind, size: st.size, nlink: st.nlink, uid: st.uid, gid: st.gid, mode: st.mode, mtimeMs: st.mtimeMs };
@@ -156,14 +175,7 @@ function netnsState(p: string): NetnsState {
 export const realFs: Fs = {
   readRegular,
   netnsState,
-  lstat(p) {
-    try {
-      return statOf(fs.lstatSync(p));
-    } catch (e) {
-      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
-      throw e;
-    }
-  },
+  lstat: (p) => ifPresent(() => statOf(fs.lstatSync(p))),
   stat: (p) => statOf(fs.statSync(p)),
   mkdir(p, mode) {
     fs.mkdirSync(p, mode);
@@ -176,45 +188,12 @@ export const realFs: Fs = {
     for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
   },
   close: (fd) => fs.closeSync(fd),
-  readText(p) {
-    try {
-      return fs.readFileSync(p, 'utf8');
-    } catch (e) {
-      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
-      throw e;
-    }
-  },
-  readlink(p) {
-    try {
-      return fs.readlinkSync(p);
-    } catch {
-      return undefined;
-    }
-  },
-  readdir(p) {
-    try {
-      return fs.readdirSync(p);
-    } catch {
-      return [];
-    }
-  },
-  exists(p) {
-    return fs.existsSync(p);
-  },
-  isDir(p) {
-    try {
-      return fs.statSync(p).isDirectory();
-    } catch {
-      return false;
-    }
-  },
-  realpath(p) {
-    try {
-      return fs.realpathSync(p);
-    } catch {
-      return undefined;
-    }
-  },
+  readText: (p) => ifPresent(() => fs.readFileSync(p, 'utf8')),
+  readlink: (p) => orUndefined(() => fs.readlinkSync(p)),
+  readdir: (p) => orUndefined(() => fs.readdirSync(p)) ?? [],
+  exists: (p) => fs.existsSync(p),
+  isDir: (p) => orUndefined(() => fs.statSync(p).isDirectory()) ?? false,
+  realpath: (p) => orUndefined(() => fs.realpathSync(p)),
   /** temp file in the same directory + fsync + rename: readers see the old or the new file. */
   writeAtomic(p, data, mode) {
     const tmp = tmpPathOf(p);
