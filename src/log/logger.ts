@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { LogLevel } from '../config/netconf.js';
 import type { Logger } from './types.js';
-import { writeAll } from '../sys/stdout.js';
+import { writeOnce } from '../sys/stdout.js';
 
 export type { Logger };
 
@@ -75,7 +75,7 @@ export function sinkLogger(sink: Sink, level: LogLevel, bound: Record<string, un
 }
 
 /** fd 2, never closed. */
-export const stderrSink: Sink = { write: (text) => writeAll(2, text), close: () => undefined };
+export const stderrSink: Sink = { write: (text) => writeOnce(2, text), close: () => undefined };
 
 export const nullLogger: Logger = {
   error() {}, warn() {}, info() {}, debug() {},
