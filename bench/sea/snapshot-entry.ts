@@ -19,11 +19,10 @@ import '../../src/commands/check.js';
 import '../../src/commands/gc.js';
 import '../../src/commands/status.js';
 import { main } from '../../src/main.js';
-import { fatal } from '../../src/fatal.js';
+import { installFatal } from '../../src/fatal.js';
 
 function run(): void {
-  // Node's own diagnostics must never reach stdout (the CNI result channel).
-  process.on('uncaughtException', fatal);
+  installFatal();
   void main();
 }
 

@@ -11,7 +11,8 @@ import { locate, moveOut, restoreHostUse } from '../net/netdev.js';
 import { parsePfLink, restoreCommands, type VfSettings } from '../net/vf.js';
 import { undoDeviceInfo } from '../deviceinfo/spec.js';
 import type { Host } from '../sys/host.js';
-import { acquireLock, type Lock } from '../sys/lock.js';
+import { acquireLock, deviceLockKey, lockScope, type Lock, type LockOptions } from '../sys/lock.js';
+import { isSysError } from '../sys/errors.js';
 import { fnv64 } from '../sys/hash.js';
 import { isLiveNetns } from '../sys/netns.js';
 import { step } from '../sys/fault.js';
@@ -40,7 +41,17 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv): number {
 
 /** The per-device lock every ADD/DEL/CHECK/GC of `pci` holds; `timeoutMs` 0 = one attempt. */
 export function lockDevice(host: Host, pci: string, timeoutMs = lockTimeoutMs(host.env)): Promise<Lock> {
-  return acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs });
+  return lockOrRetry(host, deviceLockKey(pci), { timeoutMs });
+}
+
+/** A lock, or 11 (try again later) when another dpdk-cni call holds it past the timeout. */
+async function lockOrRetry(host: Host, key: string, opts: LockOptions): Promise<Lock> {
+  try {
+    return await acquireLock(lockScope(host.root), key, opts);
+  } catch (e) {
+    if (isSysError(e, 'lock-timeout')) throw new CniError(Code.TryAgainLater, e.message);
+    throw e;
+  }
 }
 
 /**
@@ -53,7 +64,7 @@ export function lockDevice(host: Host, pci: string, timeoutMs = lockTimeoutMs(ho
  */
 export function lockAttachment(host: Host, key: AttachmentKey, timeoutMs = lockTimeoutMs(host.env)): Promise<Lock> {
   const id = `${key.net}@${key.containerID}@${key.ifname}`;
-  return acquireLock(host.root || '/', `att/${fnv64(id)}`, { timeoutMs, what: `attachment ${key.containerID}/${key.ifname} of network ${key.net}` });
+  return lockOrRetry(host, `att/${fnv64(id)}`, { timeoutMs, what: `attachment ${key.containerID}/${key.ifname} of network ${key.net}` });
 }
 
 /** MAC priority: runtimeConfig.mac > CNI_ARGS MAC > netconf mac. */
@@ -107,7 +118,7 @@ export interface RestoreOptions {
  */
 export async function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): Promise<string[]> {
   const problems: string[] = [];
-  const netns = !opts.assumeNetnsGone && isLiveNetns(st.netns) ? st.netns : undefined;
+  const netns = !opts.assumeNetnsGone && isLiveNetns(st.netns, host.fs) ? st.netns : undefined;
   // The device may belong to another attachment by now (this one's ADD was killed before it
   // wrote its marker, and another pod took the device): then its VF settings and netdev are that
   // pod's, not ours to put back. Our IPAM allocation and device-info file are still ours.

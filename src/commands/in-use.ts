@@ -21,7 +21,7 @@ export function refusePodUse(host: Host, dev: PciDevice): void {
   }
   if (dev.pf) {
     const m = loadMarker(host, dev.pf.pci);
-    if (m && netnsMayBeAlive(m.netns)) {
+    if (m && netnsMayBeAlive(m.netns, host.fs)) {
       throw new CniError(Code.DeviceBusy, `VF ${dev.pci} cannot be attached: its PF ${dev.pf.pci} is attached to container ${m.key.containerID} (network ${m.key.net}, ${m.key.ifname}), so VF settings cannot be made through it; delete that pod first`);
     }
   }

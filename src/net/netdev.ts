@@ -4,9 +4,8 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
 import { step } from '../sys/fault.js';
 import { ipRun, ipRunThenShow, listLinks, showLink, type LinkInfo } from './iproute.js';
-import type { NetdevIdentity, NetdevState } from '../state/store.js';
+import type { HostRoute, NetdevIdentity, NetdevState } from './types.js';
 import type { IpConfig, Route } from '../cni/result.js';
-import type { HostRoute } from './usage.js';
 import type { Logger } from '../log/logger.js';
 import { announceAfterCarrier, announceSysctls } from './announce.js';
 

@@ -2,6 +2,9 @@ import { ipJson, ipJsonBatch } from './iproute.js';
 import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
 import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
+import type { HostNexthop, HostRoute, HostUse } from './types.js';
+
+export type { HostNexthop, HostRoute, HostUse };
 import { netnsMayBeAlive } from '../sys/netns.js';
 
 /**
@@ -20,26 +23,6 @@ import { netnsMayBeAlive } from '../sys/netns.js';
  * network namespace is alive.
  */
 
-/** A route through the netdev, as `ip -j route show` reports it (enough to add it back). */
-export interface HostRoute {
-  dst: string;
-  gateway?: string;
-  metric?: number;
-  /** omitted for the main table */
-  table?: string;
-  protocol?: string;
-  scope?: string;
-  prefsrc?: string;
-  family: 4 | 6;
-  /** a multipath (ECMP) route: every nexthop, this netdev's among them (the kernel drops the whole route when one nexthop's device leaves) */
-  nexthops?: HostNexthop[];
-}
-
-interface HostNexthop {
-  dev: string;
-  gateway?: string;
-  weight?: number;
-}
 
 interface UpperUse {
   name: string;
@@ -211,13 +194,6 @@ export function hostNet(host: Host): HostNet {
   const both = ipJsonBatch(host, [['addr', 'show'], ['route', 'show', 'table', 'all']], { details: true });
   if (both) return { links: both[0] ?? [], routes: both[1] };
   return { links: ipJson(host, ['-d', 'addr', 'show']) ?? [], routes: ipJson(host, ['route', 'show', 'table', 'all']) };
-}
-
-/** What a DEL puts back for a netdev the host was using (ADD with "allowInUse"). */
-export interface HostUse {
-  addresses: string[];
-  routes: HostRoute[];
-  master?: string;
 }
 
 export function hostUseOf(u: NetdevUsage): HostUse | undefined {
