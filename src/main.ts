@@ -4,7 +4,7 @@
  */
 import { runCni, type Collaborators } from './cni/skel.js';
 import { readStdin } from './cni/stdin.js';
-import { handlers } from './commands/index.js';
+import { handlers } from './verbs/index.js';
 import { withExecLog } from './log/exec-log.js';
 import { openLogger } from './log/open.js';
 import { makeHost } from './sys/host.js';

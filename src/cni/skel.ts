@@ -26,7 +26,7 @@ export interface CallKey {
   ifname: string;
 }
 
-/** The verbs, each loaded only when it runs (commands/index.ts). */
+/** The verbs, each loaded only when it runs (verbs/index.ts). */
 export interface Handlers {
   ADD: () => Promise<Handler>;
   DEL: () => Promise<Handler>;

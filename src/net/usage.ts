@@ -1,6 +1,5 @@
 import { ipJson, ipJsonBatch } from './iproute.js';
 import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
-import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
 import type { HostNexthop, HostRoute, HostUse } from './types.js';
 
@@ -203,28 +202,7 @@ export function hostUseOf(u: NetdevUsage): HostUse | undefined {
   return h;
 }
 
-// --- SR-IOV: VFs of a PF that pods hold ---
-
-interface VfUse {
-  index: number;
-  pci: string;
-  marker: Marker;
-}
-
-/** VFs of `pfPci` allocated to a pod whose network namespace is alive (by the allocation markers). */
-export function vfsInUse(host: Host, pfPci: string): VfUse[] {
-  const dir = pciDir(host, pfPci);
-  const out: VfUse[] = [];
-  for (const e of host.fs.readdir(dir)) {
-    const m = /^virtfn(\d+)$/.exec(e);
-    if (!m) continue;
-    const vf = linkBase(host, `${dir}/${e}`);
-    if (!vf) continue;
-    const marker = loadMarker(host, vf);
-    if (marker && netnsMayBeAlive(marker.netns)) out.push({ index: Number(m[1]), pci: vf, marker });
-  }
-  return out.sort((a, b) => a.index - b.index);
-}
+// --- SR-IOV: VFs of a PF the host uses (those pods hold: state/vf-use.ts) ---
 
 /** A VF of a PF whose netdev the host uses (addresses, routes, master, uppers). */
 interface VfHostUse {
@@ -266,11 +244,4 @@ export function vfHostUseReasons(pfPci: string, vfs: readonly VfHostUse[]): stri
 /** Number of VFs enabled on a PF (sriov_numvfs); 0 for anything else. */
 export function numVfs(host: Host, pci: string): number {
   return readInt(host, `${pciDir(host, pci)}/sriov_numvfs`) ?? 0;
-}
-
-/** Why a PF's VFs make it unusable; empty when none is in a pod. Pure. */
-export function vfUseReasons(pfPci: string, vfs: readonly VfUse[]): string[] {
-  if (vfs.length === 0) return [];
-  const list = vfs.map((v) => `VF ${v.index} (${v.pci}) is attached to container ${v.marker.key.containerID} (network ${v.marker.key.net}, ${v.marker.key.ifname})`);
-  return [`SR-IOV PF ${pfPci} has VFs in pods: ${list.join('; ')}`];
 }

@@ -1,6 +1,6 @@
 /**
  * The OS layer's own error. It says what went wrong in OS terms (`kind`, and `errno` when the
- * kernel gave one); the CNI code is chosen where a verb calls the OS layer (commands/, cni/skel.ts).
+ * kernel gave one); the CNI code is chosen where a verb calls the OS layer (verbs/, cni/skel.ts).
  */
 export type SysErrorKind =
   /** DPDK_CNI_ROOT is not an absolute path */

@@ -13,7 +13,7 @@ import type { FileStat, Fs, NetnsState } from '../../src/sys/fs.js';
 import type { Host } from '../../src/sys/host.js';
 import type { Content } from '../../src/sys/replace-file.js';
 import { runCni, type Collaborators, type Outcome } from '../../src/cni/skel.js';
-import { handlers } from '../../src/commands/index.js';
+import { handlers } from '../../src/verbs/index.js';
 import { stderrLogger } from '../../src/log/logger.js';
 
 type Node = { type: 'file'; data: string; mode: number; mtimeMs: number } | { type: 'dir'; mode: number } | { type: 'symlink'; target: string };

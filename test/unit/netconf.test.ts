@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CniError } from '../../src/cni/errors.js';
 import { checkUsableMac, decodeJson, loadNetConf } from '../../src/config/netconf.js';
-import { devicePci } from '../../src/commands/common.js';
+import { devicePci } from '../../src/verbs/common.js';
 import { expectCniError } from '../helpers/errors.js';
 
 const base = { cniVersion: '1.0.0', name: 'dpdk-net', type: 'dpdk-cni' };

@@ -4,7 +4,7 @@ import { SimNode } from '../../src/sim/simnode.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import type { Exec } from '../../src/sys/exec.js';
 import { nullLogger } from '../../src/log/logger.js';
-import { restoreUnsavedNetdev } from '../../src/commands/del-unsaved.js';
+import { restoreUnsavedNetdev } from '../../src/verbs/del-unsaved.js';
 import { tmpNameFor } from '../../src/net/netdev.js';
 
 /**

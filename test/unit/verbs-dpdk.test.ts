@@ -7,7 +7,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, fakeHost, type FakeHost } from './fake-host.js';
 import { runCni } from '../../src/cni/skel.js';
-import { handlers } from '../../src/commands/index.js';
+import { handlers } from '../../src/verbs/index.js';
 import { makeHost } from '../../src/sys/host.js';
 import { stderrLogger } from '../../src/log/logger.js';
 

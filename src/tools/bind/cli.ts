@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { CniError, Code } from '../../cni/errors.js';
-import { lockDevice, lockTimeoutMs } from '../../commands/common.js';
+import { lockDevice, lockTimeoutMs } from '../../verbs/common.js';
 import type { Lock } from '../../sys/lock.js';
 import { makeHost, type Host } from '../../sys/host.js';
 import { checkAddress, executeBind, lastKnownText, parseTarget, planBind, targetText, writeText, type BindOutcome, type BindPlan, type DevView, type Target } from './bind.js';

@@ -10,7 +10,7 @@
  * instead of flooding the test output, and a stdout writer that records what runCni delivers.
  */
 import { runCni, type Collaborators } from '../../../src/cni/skel.js';
-import { handlers } from '../../../src/commands/index.js';
+import { handlers } from '../../../src/verbs/index.js';
 import { withExecLog } from '../../../src/log/exec-log.js';
 import { openLogger } from '../../../src/log/open.js';
 import { execSync, type Exec } from '../../../src/sys/exec.js';

@@ -3,7 +3,8 @@ import type { PciDevice } from '../device/classify.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import { loadMarker } from '../state/store.js';
-import { hostUseOf, hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons, type HostUse } from '../net/usage.js';
+import { hostUseOf, hostUseReasons, netdevUsage, numVfs, type HostUse } from '../net/usage.js';
+import { vfsInUse, vfUseReasons } from '../state/vf-use.js';
 
 /**
  * ADD's in-use checks (the same test the node tools apply, src/net/usage.ts).
