@@ -1,4 +1,5 @@
 import { CniError, Code } from '../cni/errors.js';
+import { netdevsIn, pciDir } from '../device/sysfs.js';
 import type { Ctx } from '../cni/skel.js';
 import { checkUsableMac, type NetConf } from '../config/netconf.js';
 import type { CmdArgs } from '../cni/env.js';
@@ -128,8 +129,11 @@ export async function restore(host: Host, args: CmdArgs, st: AttachmentState, lo
 
   if (!devicePassedOn && st.vf && st.pf?.netdev) {
     const pf = parsePfLink(ipJson(host, ['-d', 'link', 'show', 'dev', st.pf.netdev]));
-    if (!pf) log.warn('PF netdev is gone; VF settings cannot be restored', { pf: st.pf.netdev });
-    else if (!pf.vfs.has(st.pf.vfIndex)) log.warn('VF no longer exists on the PF; nothing to restore', { pf: st.pf.netdev, vf: st.pf.vfIndex });
+    if (!pf) {
+      // a PF that sysfs still shows was not read (ip failed): retry, never drop its VF's settings
+      if (netdevsIn(host, pciDir(host, st.pf.pci)).includes(st.pf.netdev)) problems.push(`cannot read PF ${st.pf.netdev} with "ip -d link show" although it is there, so VF ${st.pf.vfIndex} settings are not restored yet`);
+      else log.warn('PF netdev is gone; VF settings cannot be restored', { pf: st.pf.netdev });
+    } else if (!pf.vfs.has(st.pf.vfIndex)) log.warn('VF no longer exists on the PF; nothing to restore', { pf: st.pf.netdev, vf: st.pf.vfIndex });
     else {
       try {
         ipRun(host, restoreCommands(st.pf.netdev, st.pf.vfIndex, st.vf.applied, st.vf.original, pf.vfs.get(st.pf.vfIndex)));
