@@ -78,7 +78,8 @@ export function cniEnv(c: CniCall): NodeJS.ProcessEnv {
   return env;
 }
 
-function parse(stdout: string): any {
+/** The JSON a CNI call answered on stdout; undefined when it is empty or not JSON. */
+export function parseAnswer(stdout: string): any {
   try {
     return stdout.trim() ? JSON.parse(stdout) : undefined;
   } catch {
@@ -90,7 +91,7 @@ function parse(stdout: string): any {
 export function cni(c: CniCall): RunResult {
   const stdin = c.stdin ?? (c.conf === undefined ? '' : JSON.stringify(c.conf));
   const r = spawnSync(c.bin ?? BIN, [], { input: stdin, env: cniEnv(c), encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: parseAnswer(r.stdout) };
 }
 
 /** Same, asynchronously (for concurrency tests). */
@@ -101,7 +102,7 @@ export function cniAsync(c: CniCall): Promise<RunResult> {
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => res({ code: code ?? -1, stdout, stderr, json: parse(stdout) }));
+    p.on('close', (code) => res({ code: code ?? -1, stdout, stderr, json: parseAnswer(stdout) }));
     p.stdin.end(c.stdin ?? (c.conf === undefined ? '' : JSON.stringify(c.conf)));
   });
 }

@@ -14,6 +14,7 @@ import type { Host } from '../../src/sys/host.js';
 import type { Content } from '../../src/sys/replace-file.js';
 import { runCni, type Collaborators, type Outcome } from '../../src/cni/skel.js';
 import { handlers } from '../../src/verbs/index.js';
+import { parseAnswer } from '../helpers/cni.js';
 import { stderrLogger } from '../../src/log/logger.js';
 
 type Node = { type: 'file'; data: string; mode: number; mtimeMs: number } | { type: 'dir'; mode: number } | { type: 'symlink'; target: string };
@@ -304,11 +305,6 @@ export async function call(host: FakeHost, env: NodeJS.ProcessEnv, conf: unknown
     stdin: () => (typeof conf === 'string' ? conf : JSON.stringify(conf)),
   };
   const out = await runCni(env, c);
-  let json: any;
-  try {
-    json = out.stdout.trim() ? JSON.parse(out.stdout) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const json = parseAnswer(out.stdout);
   return { ...out, json, logs: lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

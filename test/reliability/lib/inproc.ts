@@ -16,7 +16,7 @@ import { openLogger } from '../../../src/log/open.js';
 import { execSync, type Exec } from '../../../src/sys/exec.js';
 import { realFs } from '../../../src/sys/fs.js';
 import { makeHost } from '../../../src/sys/host.js';
-import { cniEnv, type CniCall, type RunResult } from '../../helpers/cni.js';
+import { cniEnv, parseAnswer, type CniCall, type RunResult } from '../../helpers/cni.js';
 
 /** A program the plugin ran during one in-process call. */
 export interface Spawned {
@@ -66,12 +66,7 @@ async function runOne(env: NodeJS.ProcessEnv, stdin: string): Promise<InprocResu
   };
   const t0 = performance.now();
   const out = await runCni(env, c);
-  let json: any;
-  try {
-    json = out.stdout.trim() ? JSON.parse(out.stdout) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const json = parseAnswer(out.stdout);
   const all = delivered.join('');
   const leakedStdout = delivered.length <= 1 && all === out.stdout ? '' : all;
   return { code: out.exitCode, stdout: out.stdout, stderr: stderr.join(''), json, leakedStdout, ms: performance.now() - t0, spawned };
