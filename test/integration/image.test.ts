@@ -58,6 +58,7 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
     const files = sh('find', [rootfs, '-type', 'f']).stdout.trim().split('\n').map((f) => f.slice(rootfs.length));
     expect(files.filter((f) => /\/(node|bun|sh|bash|busybox|apt|dpkg|npm)$/.test(f))).toEqual([]);
     expect(files).toContain('/usr/bin/dpdk-cni');
+    expect(files).toContain('/usr/sbin/ip'); // the reaper's (install-daemonset.yaml)
   });
 
   it('runs from its own root filesystem: VERSION, and the installer into a "host" directory', () => {
