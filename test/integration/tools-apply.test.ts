@@ -1,8 +1,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRoot, REPO, sh, tempDir } from '../helpers/cni.js';
 import { SimNode } from '../../src/sim/simnode.js';
+import { lockName } from '../../src/sys/lock.js';
 import { NetFixture } from '../helpers/netns.js';
 import { awsNode, ENA_KERNEL, ENA_MAC, ENA_VFIO, PF, read, sriovNode, tool } from './tools-helpers.js';
 
@@ -348,5 +350,27 @@ describe('the node files for the seed shapes (docs/node-files/), each on a simul
     const r = apply(root, join(NODE_FILES, 'vdpa-vfs.json'), '--dry-run', '--json');
     expect(r.json.steps.map((s: any) => [s.id, s.status])).toEqual([['vfs:ens2f0', 'unchanged'], ['vdpa:vdpa0', 'unchanged'], ['vdpa:vdpa1', 'planned'], ['device-plugin', 'planned']]);
     expect(r.json.steps[2].actions[0]).toBe('vdpa dev add name vdpa1 mgmtdev pci/0000:5e:00.3');
+  });
+});
+
+describe('node apply takes the device locks CNI ADD/DEL/GC and bind hold', () => {
+  it('a device whose lock is busy fails its step with nothing written to it; the steps before it stay applied', async () => {
+    const n = awsNode(dir.path);
+    writeFileSync(join(n.root, 'sys/module/vfio/parameters/enable_unsafe_noiommu_mode'), 'N\n');
+    const s = createServer();
+    await new Promise<void>((res, rej) => {
+      s.once('error', rej);
+      s.listen({ path: `\0${lockName(n.root, `pci/${ENA_KERNEL}`)}` }, () => res());
+    });
+    try {
+      const r = tool(['node', 'apply', '-f', nodeFile({ noIommu: true, drivers: [{ driver: 'vfio-pci', pci: [ENA_KERNEL] }] }), ...FAST], n.root, { DPDK_CNI_LOCK_TIMEOUT_MS: '200' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`failed at driver:${ENA_KERNEL} (${ENA_KERNEL} on vfio-pci): ${ENA_KERNEL} is locked by another dpdk-cni operation`);
+      expect(r.stderr).toContain('applied before it: vfio no-IOMMU mode on');
+      expect(read(n.root, `${dev(ENA_KERNEL)}/driver_override`)).not.toBe('vfio-pci');
+      expect(read(n.root, 'sys/bus/pci/drivers/ena/unbind')).toBe('');
+    } finally {
+      s.close();
+    }
   });
 });

@@ -1,9 +1,9 @@
 import { networkDevices, netdevFacts, readFunction, type NodeDevice } from '../../device/scan.js';
 import { lastKnown } from '../../state/last-known.js';
 import type { Host } from '../../sys/host.js';
-import { acquireLock } from '../../sys/lock.js';
 import { executeBind, parseTarget, planBind, targetText, writeText, type BindPlan, type Target } from '../bind/bind.js';
-import { failed, ToolError } from '../shared/errors.js';
+import { ToolError } from '../shared/errors.js';
+import { withDeviceLocks } from './locks.js';
 import { indexes, selectorText, type DriverRule, type NodeFile } from './schema.js';
 import { unchanged, type Step } from './step.js';
 import { findPf, futureVf, vfLinks } from './vfs.js';
@@ -90,43 +90,32 @@ function laterFixable(e: unknown, f: NodeFile): boolean {
  * and planned again under it.
  */
 export function planDriver(host: Host, f: NodeFile, c: Chosen, timeoutMs: number): Step {
-  {
-    const id = `driver:${c.pci}`;
-    const what = `${c.pci} on ${targetText(c.target)}`;
-    let actions = [`bind ${c.pci} to ${targetText(c.target)} once it exists`];
-    if (c.exists) {
-      try {
-        const p = planBind(host, c.pci, c.target, { force: false });
-        if (p.unchanged) return unchanged(id, what, p.notes);
-        actions = planText(p);
-      } catch (e) {
-        if (!laterFixable(e, f)) throw e;
-        actions = [`bind ${c.pci} to ${targetText(c.target)} after no-IOMMU mode is on`];
-      }
+  const id = `driver:${c.pci}`;
+  const what = `${c.pci} on ${targetText(c.target)}`;
+  let actions = [`bind ${c.pci} to ${targetText(c.target)} once it exists`];
+  if (c.exists) {
+    try {
+      const p = planBind(host, c.pci, c.target, { force: false });
+      if (p.unchanged) return unchanged(id, what, p.notes);
+      actions = planText(p);
+    } catch (e) {
+      if (!laterFixable(e, f)) throw e;
+      actions = [`bind ${c.pci} to ${targetText(c.target)} after no-IOMMU mode is on`];
     }
-    return {
-      id, what, unchanged: false, notes: [], actions,
-      run: async () => {
-        let lock;
-        try {
-          lock = await acquireLock(host.root || '/', `pci/${c.pci}`, { timeoutMs: 30_000 });
-        } catch (e) {
-          throw failed(`${c.pci} is locked by another dpdk-cni operation: ${(e as Error).message}`);
-        }
-        try {
-          const p = planBind(host, c.pci, c.target, { force: false });
-          if (p.unchanged) return [`${c.pci} is already on ${targetText(c.target)}`];
-          try {
-            const o = await executeBind(host, p, timeoutMs);
-            return [...o.done, ...o.notes.map((n) => `note: ${n}`)];
-          } catch (e) {
-            const done = p.done.length > 0 ? ` (done: ${p.done.join('; ')})` : '';
-            throw e instanceof ToolError ? new ToolError(e.kind, `${e.message}${done}`) : e;
-          }
-        } finally {
-          lock.release();
-        }
-      },
-    };
   }
+  return {
+    id, what, unchanged: false, notes: [], actions,
+    run: () =>
+      withDeviceLocks(host, [c.pci], async () => {
+        const p = planBind(host, c.pci, c.target, { force: false });
+        if (p.unchanged) return [`${c.pci} is already on ${targetText(c.target)}`];
+        try {
+          const o = await executeBind(host, p, timeoutMs);
+          return [...o.done, ...o.notes.map((n) => `note: ${n}`)];
+        } catch (e) {
+          const done = p.done.length > 0 ? ` (done: ${p.done.join('; ')})` : '';
+          throw e instanceof ToolError ? new ToolError(e.kind, `${e.message}${done}`) : e;
+        }
+      }),
+  };
 }

@@ -5,6 +5,7 @@ import { netnsMayBeAlive } from '../../sys/netns.js';
 import { failed, refused } from '../shared/errors.js';
 import { holdersOf, holdersText } from '../shared/open-files.js';
 import type { VdpaWanted } from './schema.js';
+import { withDeviceLocks } from './locks.js';
 import { unchanged, type Step } from './step.js';
 
 const BUS = '/sys/bus/vdpa';
@@ -64,12 +65,15 @@ export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number): Step {
     const ws = bindWrites(v.name, cur.driver, v.driver);
     return {
       id, what: `${what} (now ${cur.driver ?? 'no driver'})`, unchanged: false, notes: [], actions: ws.map((w) => `write "${w.value}" to ${w.path}`),
-      run: async () => {
-        const done: string[] = [];
-        ensureDriver(host, v.driver, done);
-        writeAll(host, ws, done);
-        return done;
-      },
+      run: () =>
+        withDeviceLocks(host, [parent], async () => {
+          const again = inUse(host, parent, cur.chardev);
+          if (again.length > 0) throw refused(`vdpa: refusing to move ${v.name} from ${cur.driver} to ${v.driver}: ${again.join('; ')}`);
+          const done: string[] = [];
+          ensureDriver(host, v.driver, done);
+          writeAll(host, ws, done);
+          return done;
+        }),
     };
   }
   if (!readFunction(host, parent)) throw failed(`vdpa: no PCI device ${parent} on this node (mgmtdev ${v.mgmtdev})`);

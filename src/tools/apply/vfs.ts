@@ -3,6 +3,7 @@ import { readInt } from '../../device/sysfs.js';
 import { vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from '../../net/usage.js';
 import type { Host } from '../../sys/host.js';
 import { failed, refused } from '../shared/errors.js';
+import { withDeviceLocks } from './locks.js';
 import { unchanged, type Step } from './step.js';
 
 /** A PF as the node file names it: its sysfs device directory (PCI function or e.g. netdevsim) and PCI address when it has one. */
@@ -78,7 +79,13 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
   return {
     id, what: `${what} (now ${cur})`, unchanged: false, notes: [],
     actions: writes.map((w) => `write "${w}" to ${attr}`),
-    run: async () => {
+    // the PF and its VFs stay locked from the second look to the end: no ADD takes a VF meanwhile
+    run: () => withDeviceLocks(host, pf.pci ? [pf.pci, ...vfLinks(host, pf).values()] : [], async () => {
+      if (cur > 0 && pf.pci) {
+        const why = [...vfUseReasons(pf.pci, vfsInUse(host, pf.pci)), ...vfHostUseReasons(pf.pci, vfsUsedByHost(host, pf.pci))];
+        if (why.length > 0) throw refused(`vfs: changing ${name} from ${cur} to ${count} VFs destroys its VFs first: ${why.join('; ')}. Nothing was written`);
+      }
+      if (readInt(host, host.p(attr)) !== cur) throw failed(`vfs: ${name}'s VF count changed while apply ran (now ${readInt(host, host.p(attr))}); nothing was written: run apply again`);
       const done: string[] = [];
       for (const w of writes) {
         try {
@@ -97,6 +104,6 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
         throw failed(`${done.join(', ')}, but ${name} shows ${n} VF(s), not ${count}, within ${timeoutMs} ms${sim}`);
       }
       return done;
-    },
+    }),
   };
 }
