@@ -198,6 +198,20 @@ describe.runIf(isRoot)('dpdk-cni reap', () => {
     expect(JSON.parse(err.trim().split('\n').at(-1)!)).toMatchObject({ msg: 'stopping', signal: 'SIGTERM' });
   });
 
+  it('without iproute2\'s ip (an image that lacks it) a VF attachment is not released but reported failed, its state kept', async () => {
+    const dead = net.netns('noip');
+    expect(call({ command: 'ADD', conf: conf(vfs[1]!, 'noippod'), containerId: 'noippod', netns: dead }).code).toBe(0);
+    expect(sh('ip', ['netns', 'del', nsName(dead)]).code).toBe(0);
+    const { reapOnce } = await import('../../src/tools/reap/reap.js');
+    const { makeHost } = await import('../../src/sys/host.js');
+    const { nullLogger } = await import('../../src/log/logger.js');
+    const host = { ...makeHost({ DPDK_CNI_ROOT: node.root }), tool: (n: string) => `/nonexistent/${n}` };
+    const o = await reapOnce(host, nullLogger, { cniPath: [CNI_PLUGINS] });
+    expect(o).toEqual([expect.objectContaining({ containerID: 'noippod', status: 'failed', reason: expect.stringContaining("/nonexistent/ip cannot be run: restoring VF settings and moving a netdev back need iproute2's ip") })]);
+    expect(ls(state('attachments'))).toEqual(['reap-net@noippod@net1.json']);
+    expect(vlanOf(1)).toBe(100);
+  });
+
   it.each([['--every', '0'], ['--every', 'soon'], ['--every', '-1']])('refuses %s %s (exit 2), reaping nothing', (o, v) => {
     const r = reap([o, v]);
     expect(r.code).toBe(2);

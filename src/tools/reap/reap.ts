@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import type { CmdArgs } from '../../cni/env.js';
 import { CniError, Code } from '../../cni/errors.js';
 // The one file of the node tools that reaches into the CNI verbs: DEL and GC's release and lock.
@@ -44,6 +45,15 @@ function argsFor(st: AttachmentState, opts: ReapOptions): CmdArgs {
   return { command: 'DEL', containerId: st.key.containerID, netns: '', ifName: st.key.ifname, args: { ignoreUnknown: true, other: {} }, path: opts.cniPath };
 }
 
+function canRun(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function tryLock(host: Host, pci: string): Promise<Lock | undefined> {
   try {
     return await lockDevice(host, pci, 0);
@@ -80,6 +90,14 @@ export async function reapOnce(host: Host, log: Logger, opts: ReapOptions, sight
         continue;
       }
       if (!st || judge(sight, st.netns).netns !== 'gone') continue;
+      // Without iproute2 (an image that lacks it) release() would take the PF for gone and drop
+      // the VF settings and the netdev with a warning: not released, so the state is kept.
+      if ((st.vf || st.netdev) && !canRun(host.tool('ip'))) {
+        const reason = `${host.tool('ip')} cannot be run: restoring VF settings and moving a netdev back need iproute2's ip (the image lacks it?); the state is kept`;
+        out.push({ ...label(st), status: 'failed', reason });
+        log.error('reap: release needs ip, which is missing', { ...label(st), reason });
+        continue;
+      }
       const problems = await release(host, argsFor(st, opts), st, log, { assumeNetnsGone: true });
       if (problems.length > 0) {
         out.push({ ...label(st), status: 'failed', reason: problems.join('; ') });
