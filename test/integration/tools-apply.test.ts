@@ -259,6 +259,12 @@ describe('node apply on an SR-IOV node (VF counts, VF ranges, vDPA)', () => {
       ['driver:0000:3b:02.7', ['bind 0000:3b:02.7 to vfio-pci once it exists']],
     ]);
     expect(snapshot(n.root)).toEqual(before);
+    // the PF named by netdev in one place and by address in the other is the same PF
+    const mixed = apply(n.root, nodeFile({ vfs: [{ pf: 'ens1f0', count: 8 }], drivers: [{ driver: 'vfio-pci', pf: PF, vfs: '7' }] }), '--dry-run', '--json');
+    expect(mixed.json.steps.map((s: any) => s.id)).toEqual(['vfs:ens1f0', 'driver:0000:3b:02.7']);
+    // a selector that chooses nothing on this node is a note, not an error
+    const none = apply(n.root, nodeFile({ drivers: [{ driver: 'vfio-pci', vendorDevice: ['dead:beef'] }] }));
+    expect([none.code, none.stdout]).toEqual([0, `note: drivers.0 (vendorDevice dead:beef) chooses no device on this node\nnothing to change: the node is as ${join(files, 'node.json')} describes\n`]);
     const past = apply(n.root, nodeFile({ drivers: [{ driver: 'vfio-pci', pf: 'ens1f0', vfs: '3-5' }] }));
     expect(past.code).toBe(2);
     expect(past.stderr).toContain('- drivers.0: ens1f0 has 4 VF(s): there is no VF 4');

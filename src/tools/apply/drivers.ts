@@ -50,7 +50,8 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
         return;
       }
       const have = vfLinks(host, pf);
-      const planned = f.vfs?.find((v) => v.pf.toLowerCase() === r.pf?.toLowerCase())?.count;
+      // the vfs entry of the same PF, however each names it (netdev name or PCI address)
+      const planned = f.vfs?.find((v) => findPf(host, v.pf)?.dir === pf.dir)?.count;
       const count = planned ?? have.size;
       const want = r.vfs ? (indexes(r.vfs) ?? []) : [...Array(count).keys()];
       for (const n of want) {
