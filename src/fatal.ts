@@ -24,3 +24,8 @@ export function fatal(e: unknown): never {
   }
   process.exit(1);
 }
+
+/** Route every uncaught exception to fatal(): Node's own diagnostics must never reach stdout (the CNI result channel). */
+export function installFatal(): void {
+  process.on('uncaughtException', fatal);
+}

@@ -2,9 +2,12 @@
  * Composition root. The CNI hot path (CNI_COMMAND set) loads only the protocol layer and the one
  * command module it needs; the human CLI (yargs) is loaded lazily when there is no CNI_COMMAND.
  */
-import { runCni } from './cni/skel.js';
-import { handlers } from './commands/index.js';
+import { runCni, type Collaborators } from './cni/skel.js';
+import { readStdin } from './cni/stdin.js';
+import { handlers } from './verbs/index.js';
+import { withExecLog } from './log/exec-log.js';
 import { openLogger } from './log/open.js';
+import { makeHost } from './sys/host.js';
 import { writeAll } from './sys/stdout.js';
 
 declare const __VERSION__: string;
@@ -20,11 +23,22 @@ export async function main(): Promise<void> {
         /* stderr unusable: the answer on stdout still says it */
       }
     }
-    // runCni writes the answer itself: a failed write is logged and makes the exit code 1
-    const out = await runCni(env, handlers, undefined, openLogger, (text) => writeAll(1, text));
+    const out = await runCni(env, cniCollaborators());
     process.exitCode = out.exitCode;
     return;
   }
   const { runTool } = await import('./tools/cli/tool.js');
   process.exitCode = await runTool(process.argv.slice(2), VERSION);
+}
+
+/** The real machine: the verbs, the node's Host, the netconf's logger, fd 0 and fd 1. */
+function cniCollaborators(): Collaborators {
+  return {
+    handlers,
+    host: (env, log) => withExecLog(makeHost(env), log),
+    logger: openLogger,
+    stdin: readStdin,
+    // runCni writes the answer itself: a failed write is logged and makes the exit code 1
+    stdout: (text) => writeAll(1, text),
+  };
 }

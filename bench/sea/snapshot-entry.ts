@@ -13,17 +13,16 @@
  */
 import * as v8 from 'node:v8';
 import '../../src/config/netconf.js';
-import '../../src/commands/add.js';
-import '../../src/commands/del.js';
-import '../../src/commands/check.js';
-import '../../src/commands/gc.js';
-import '../../src/commands/status.js';
+import '../../src/verbs/add.js';
+import '../../src/verbs/del.js';
+import '../../src/verbs/check.js';
+import '../../src/verbs/gc.js';
+import '../../src/verbs/status.js';
 import { main } from '../../src/main.js';
-import { fatal } from '../../src/fatal.js';
+import { installFatal } from '../../src/fatal.js';
 
 function run(): void {
-  // Node's own diagnostics must never reach stdout (the CNI result channel).
-  process.on('uncaughtException', fatal);
+  installFatal();
   void main();
 }
 

@@ -44,7 +44,7 @@ export function isCniError(e: unknown): e is CniError {
   return e instanceof CniError;
 }
 
-/** Wrap any thrown value into a CniError, keeping CniErrors as they are. */
+/** Wrap any thrown value into a CniError, keeping CniErrors as they are (anything else: `code`, 110 by default). */
 export function toCniError(e: unknown, code: number = Code.Internal, prefix = ''): CniError {
   if (e instanceof CniError) return e;
   const msg = e instanceof Error ? e.message : String(e);

@@ -20,3 +20,12 @@ export function compareVersions(a: string, b: string): number {
 export function atLeast(v: string, min: string): boolean {
   return compareVersions(v, min) >= 0;
 }
+
+/** The netconf's cniVersion when it is a string (for VERSION, and for errors before full validation). */
+export function peekVersion(json: unknown): string | undefined {
+  if (json && typeof json === 'object' && !Array.isArray(json)) {
+    const v = (json as Record<string, unknown>).cniVersion;
+    if (typeof v === 'string') return v;
+  }
+  return undefined;
+}

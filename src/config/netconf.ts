@@ -176,15 +176,6 @@ export function decodeJson(raw: string): unknown {
   }
 }
 
-/** Just the cniVersion (for VERSION, and for errors before full validation). */
-export function peekVersion(json: unknown): string | undefined {
-  if (json && typeof json === 'object' && !Array.isArray(json)) {
-    const v = (json as Record<string, unknown>).cniVersion;
-    if (typeof v === 'string') return v;
-  }
-  return undefined;
-}
-
 /** What only ADD checks, so that one ADD reports every violation in one message (code 7). */
 export interface AddChecks {
   containerId: string;

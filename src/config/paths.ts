@@ -1,25 +1,9 @@
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
 import { quote } from '../cni/quote.js';
 import type { Host } from '../sys/host.js';
+import { O, type FileStat, type Fs } from '../sys/fs.js';
 
-/**
- * Paths from the netconf are written by namespace users (a NetworkAttachmentDefinition is a
- * namespaced object) and we run as root: every one is confined to a fixed directory. The rules
- * (docs/security.md):
- *  - absolute, no NUL, no "." or ".." segment, at most PATH_MAX bytes and NAME_MAX per segment;
- *  - a file strictly below one of the allowed base directories; the base itself may be reached
- *    through symlinks the node set up (/var/run -> /run), everything below it is named by the
- *    netconf and must be real directories: no symlink anywhere below the base;
- *  - the file itself, when it exists, is a regular file with a single link: not a symlink (which
- *    could point at /etc/shadow), not a hard link (another name of a file elsewhere on the same
- *    filesystem), not a FIFO or device (a read that never ends, or a write that goes elsewhere);
- *  - the checks are repeated on the open file descriptor (O_NOFOLLOW, fstat), so swapping the
- *    file between the check and the open does not help;
- *  - missing directories are created one at a time, only when something is about to be written.
- * Violations are configuration errors (code 7) naming the field.
- */
 export const LOG_DIR = '/var/log';
 export const DEVINFO_DIRS = ['/var/run/k8s.cni.cncf.io/devinfo', '/run/k8s.cni.cncf.io/devinfo'];
 export const PATH_MAX = 4095;
@@ -51,27 +35,25 @@ export function syntaxProblem(p: string, field: string): string | undefined {
   }
 }
 
-function lst(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw e;
-  }
-}
-
-/** Why a file that exists must not be opened, or undefined. */
-function badFile(st: Stats): string | undefined {
-  if (st.isSymbolicLink()) return 'it is a symbolic link';
-  if (!st.isFile()) return 'it exists and is not a regular file';
+/**
+ * Why a file that exists must not be opened, or undefined: a symlink could point at /etc/shadow, a
+ * hard link is another name of a file elsewhere on the same filesystem, a FIFO or device is a read
+ * that never ends or a write that goes elsewhere.
+ */
+function badFile(st: FileStat): string | undefined {
+  if (st.kind === 'symlink') return 'it is a symbolic link';
+  if (st.kind !== 'file') return 'it exists and is not a regular file';
   if (st.nlink > 1) return `it has ${st.nlink} hard links (it may be another name of a file outside the directory)`;
   return undefined;
 }
 
 /**
- * Resolve `p` (a path on the node) under one of `bases` following the rules above and return the
- * path to use under the host root (with the base's own symlinks resolved). Changes nothing.
+ * Resolve `p` (a path on the node, from a netconf a namespace user wrote; we run as root) under
+ * one of `bases` and return the path to use under the host root. Changes nothing. The rules
+ * (docs/security.md), each a configuration error (7) naming the field: absolute, no NUL, no "."
+ * or ".." segment, at most PATH_MAX bytes and NAME_MAX per segment; strictly below a base, which
+ * may be reached through symlinks the node set up (/var/run -> /run), while everything below it
+ * is named by the netconf and must be real directories; the file, when it exists, passes badFile.
  */
 export function confine(host: Host, p: string, bases: readonly string[], field: string): string {
   const c = clean(p, field);
@@ -88,49 +70,55 @@ export function confine(host: Host, p: string, bases: readonly string[], field: 
   for (const seg of rest) {
     dir = path.posix.join(dir, seg);
     if (!present) continue;
-    const st = lst(dir);
+    const st = host.fs.lstat(dir);
     if (!st) present = false;
-    else if (st.isSymbolicLink()) {
+    else if (st.kind === 'symlink') {
       const to = host.fs.realpath(dir);
       const outside = !to || !realBase || !(to === realBase || to.startsWith(`${realBase}/`));
       throw refuse(field, p, outside ? `its directory resolves outside ${base} (symlink?)` : `"${seg}" is a symbolic link; below ${base} only real directories are followed`);
     }
-    else if (!st.isDirectory()) throw refuse(field, p, `"${seg}" is not a directory`);
+    else if (st.kind !== 'dir') throw refuse(field, p, `"${seg}" is not a directory`);
   }
   const file = path.posix.join(dir, name);
-  const st = present ? lst(file) : undefined;
+  const st = present ? host.fs.lstat(file) : undefined;
   const bad = st && badFile(st);
   if (bad) throw refuse(field, p, bad);
   return file;
 }
 
 /**
- * Create the missing directories above a confined file (mode `dirMode`), one at a time; a
+ * Create the missing directories above a confined file (mode `dirMode`), one at a time, only when
+ * something is about to be written there; a
  * directory that turns out to be anything but a real directory is refused (code 7).
  */
-export function makeParents(file: string, field: string, dirMode: number): void {
+export function makeParents(host: Host, file: string, field: string, dirMode: number): void {
+  const fs = host.fs;
   const missing: string[] = [];
-  for (let d = path.posix.dirname(file); !lst(d); d = path.posix.dirname(d)) {
+  for (let d = path.posix.dirname(file); !fs.lstat(d); d = path.posix.dirname(d)) {
     missing.unshift(d);
     if (d === '/') break;
   }
   for (const d of missing) {
     try {
-      mkdirSync(d, dirMode);
+      fs.mkdir(d, dirMode);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const st = lst(d);
-    if (!st || st.isSymbolicLink() || !st.isDirectory()) throw refuse(field, file, `${d} was replaced by something that is not a directory`);
+    const st = fs.lstat(d);
+    if (st?.kind !== 'dir') throw refuse(field, file, `${d} was replaced by something that is not a directory`);
   }
 }
 
-/** Open a confined file; the rules are checked again on the descriptor. Returns undefined when it does not exist (and `flags` lacks O_CREAT). */
-export function openConfined(file: string, field: string, flags: number, mode = 0o600): number | undefined {
+/**
+ * Open a confined file; the rules are checked again on the descriptor (O_NOFOLLOW, fstat), so
+ * swapping the file between the check and the open does not help. Returns undefined when it does
+ * not exist (and `flags` lacks O_CREAT).
+ */
+export function openConfined(fs: Fs, file: string, field: string, flags: number, mode = 0o600): number | undefined {
   let fd: number;
   try {
     // (libuv opens with O_CLOEXEC: the descriptor never reaches an IPAM plugin or ip)
-    fd = openSync(file, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode);
+    fd = fs.open(file, flags | O.O_NOFOLLOW | O.O_NONBLOCK, mode);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
@@ -139,31 +127,31 @@ export function openConfined(file: string, field: string, flags: number, mode = 
     throw e;
   }
   try {
-    const bad = badFile(fstatSync(fd));
+    const bad = badFile(fs.fstat(fd));
     if (bad) throw refuse(field, file, bad);
   } catch (e) {
-    closeSync(fd);
+    fs.close(fd);
     throw e;
   }
   return fd;
 }
 
 /** Read a confined file (at most `maxBytes`); undefined when it does not exist. */
-export function readConfined(file: string, field: string, maxBytes = 1 << 20): string | undefined {
-  const fd = openConfined(file, field, constants.O_RDONLY);
+export function readConfined(fs: Fs, file: string, field: string, maxBytes = 1 << 20): string | undefined {
+  const fd = openConfined(fs, file, field, O.O_RDONLY);
   if (fd === undefined) return undefined;
   try {
-    const size = fstatSync(fd).size;
+    const size = fs.fstat(fd).size;
     if (size > maxBytes) throw refuse(field, file, `it is larger than ${maxBytes} bytes`);
     const buf = Buffer.alloc(size);
     let off = 0;
     while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
+      const n = fs.read(fd, buf, off, size - off, off);
       if (n === 0) break;
       off += n;
     }
     return buf.subarray(0, off).toString('utf8');
   } finally {
-    closeSync(fd);
+    fs.close(fd);
   }
 }

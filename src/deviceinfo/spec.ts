@@ -123,7 +123,7 @@ export function deviceInfoPath(host: Host, file: string, key: AttachmentKey): st
   const bad = deviceInfoNameProblem(file, key.containerID, key.ifname);
   if (bad) throw new CniError(Code.InvalidConfig, bad);
   try {
-    makeParents(p, FIELD, 0o755);
+    makeParents(host, p, FIELD, 0o755);
   } catch (e) {
     if (e instanceof CniError) throw e;
     throw new CniError(Code.DeviceInfoFailed, `cannot create the directory of device-info file ${quote(file)}: ${(e as Error).message}`);
@@ -194,9 +194,9 @@ export function removeUnsavedDeviceInfo(host: Host, file: string, key: Attachmen
  * being followed — its content would be kept as "previous" and written back, mode 0444, by a
  * rollback, and Multus would publish it in the pod's network-status.
  */
-function readDeviceInfo(path: string): string | undefined {
+function readDeviceInfo(host: Host, path: string): string | undefined {
   try {
-    return readConfined(path, FIELD, 64 * 1024);
+    return readConfined(host.fs, path, FIELD, 64 * 1024);
   } catch (e) {
     if (e instanceof CniError) throw e;
     throw new CniError(Code.DeviceInfoFailed, `cannot read device-info file ${quote(path)}: ${(e as Error).message}`);
@@ -207,8 +207,8 @@ function readDeviceInfo(path: string): string | undefined {
  * The device-info file ADD will write at `path` (already confined by deviceInfoPath) and what is
  * there now: what DEL needs to undo it, read once before anything changes.
  */
-export function deviceInfoTarget(path: string): DeviceInfoState {
-  const previous = readDeviceInfo(path);
+export function deviceInfoTarget(host: Host, path: string): DeviceInfoState {
+  const previous = readDeviceInfo(host, path);
   return previous === undefined ? { path } : { path, previous };
 }
 
@@ -228,7 +228,7 @@ export function writeDeviceInfo(host: Host, target: DeviceInfoState, dev: PciDev
   }
   const info = buildDeviceInfo(dev, existing, findRepresentor(host, dev));
   try {
-    makeParents(path, FIELD, 0o755);
+    makeParents(host, path, FIELD, 0o755);
     host.fs.writeAtomic(path, serialize(info), 0o444);
   } catch (e) {
     if (e instanceof CniError) throw e;

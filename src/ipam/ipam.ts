@@ -1,4 +1,3 @@
-import { realpathSync, statSync, type Stats } from 'node:fs';
 import { cut, quote } from '../cni/quote.js';
 import * as path from 'node:path';
 import { CniError, Code } from '../cni/errors.js';
@@ -6,28 +5,27 @@ import type { CmdArgs } from '../cni/env.js';
 import { formatResult, parseResult, type Result } from '../cni/result.js';
 import { atLeast, compareVersions } from '../cni/version.js';
 import type { Host } from '../sys/host.js';
+import { realFs, type FileStat, type Fs } from '../sys/fs.js';
 import { ipamAnswer } from './answer.js';
 import { IPAM_CHILD_ENV } from './self.js';
 
-/**
- * Delegated IPAM: the plugin named by `ipam.type` is looked up in CNI_PATH only (the name was
- * checked to be a plain file name; relative CNI_PATH entries are ignored, see cni/env.ts; entries
- * others than root can change are skipped, see untrustedPlugin) and run with our environment, the command, and the netconf on
- * stdin — as the reference ipam.ExecAdd does. Better than the reference: when the IPAM plugin
- * refuses the netconf's cniVersion (Debian's host-local stops at 1.0.0 while the netconf says
- * 1.1.0), its VERSION is asked and the call is retried with the highest version both speak.
- */
 export type IpamCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
 
 const EUID = process.geteuid?.() ?? 0;
 
 /** Why a file or directory could be changed by someone other than root (or us), or undefined. */
-function writableByOthers(st: Stats, stickyOk: boolean): string | undefined {
+function writableByOthers(st: FileStat, stickyOk: boolean): string | undefined {
   if (st.uid !== 0 && st.uid !== EUID) return `owned by uid ${st.uid}`;
   const sticky = stickyOk && (st.mode & 0o1000) !== 0;
   if (st.mode & 0o002 && !sticky) return 'writable by everyone';
   if (st.mode & 0o020 && st.gid !== 0 && !sticky) return `writable by group ${st.gid}`;
   return undefined;
+}
+
+function realpathOf(fs: Fs, p: string): string {
+  const r = fs.realpath(p);
+  if (r === undefined) throw new Error(`${p} cannot be resolved (missing, or a broken symlink)`);
+  return r;
 }
 
 function chain(dir: string): string[] {
@@ -44,17 +42,17 @@ function chain(dir: string): string[] {
  * every directory above them (sticky ones like /tmp allowed above, not as the plugin's own
  * directory). Otherwise anyone who can write there chooses what runs as root. Returns why not.
  */
-export function untrustedPlugin(dir: string, file: string): string | undefined {
+export function untrustedPlugin(dir: string, file: string, fs: Fs = realFs): string | undefined {
   try {
-    const real = realpathSync(file);
-    const st = statSync(real);
-    if (!st.isFile()) return `${real} is not a regular file`;
+    const real = realpathOf(fs, file);
+    const st = fs.stat(real);
+    if (st.kind !== 'file') return `${real} is not a regular file`;
     const w = writableByOthers(st, false);
     if (w) return `${real} is ${w}`;
-    const own = new Set([path.posix.normalize(dir), realpathSync(dir), path.posix.dirname(real)]);
+    const own = new Set([path.posix.normalize(dir), realpathOf(fs, dir), path.posix.dirname(real)]);
     const dirs = new Set([...own].flatMap(chain));
     for (const d of dirs) {
-      const why = writableByOthers(statSync(d), !own.has(d));
+      const why = writableByOthers(fs.stat(d), !own.has(d));
       if (why) return `${d} is ${why}`;
     }
     return undefined;
@@ -68,11 +66,11 @@ export function untrustedPlugin(dir: string, file: string): string | undefined {
  * directory as given and its real path owned by root (or us) and writable by nobody else, every
  * directory above them too (sticky ones allowed above). Returns why not.
  */
-export function untrustedDir(dir: string): string | undefined {
+export function untrustedDir(dir: string, fs: Fs = realFs): string | undefined {
   try {
-    const own = new Set([path.posix.normalize(dir), realpathSync(dir)]);
+    const own = new Set([path.posix.normalize(dir), realpathOf(fs, dir)]);
     for (const d of new Set([...own].flatMap(chain))) {
-      const why = writableByOthers(statSync(d), !own.has(d));
+      const why = writableByOthers(fs.stat(d), !own.has(d));
       if (why) return `${d} is ${why}`;
     }
     return undefined;
@@ -81,12 +79,17 @@ export function untrustedDir(dir: string): string | undefined {
   }
 }
 
+/**
+ * The plugin file for `type` in CNI_PATH (the name was checked to be a plain file name; relative
+ * CNI_PATH entries are ignored, see cni/env.ts); entries others than root can change are skipped
+ * (untrustedPlugin) and named in the error when nothing else is found.
+ */
 export function findPlugin(host: Host, type: string, path: readonly string[]): string {
   const refused: string[] = [];
   for (const dir of path) {
     const p = `${dir}/${type}`;
     if (!host.fs.exists(p) || host.fs.isDir(p)) continue;
-    const why = untrustedPlugin(dir, p);
+    const why = untrustedPlugin(dir, p, host.fs);
     if (!why) return p;
     refused.push(`${p} (${why})`);
   }
@@ -199,7 +202,11 @@ async function supported(host: Host, file: string, type: string): Promise<string
 }
 
 /**
- * Run `command` on the IPAM plugin. Errors are 106 (4 for an unsafe CNI_PATH). For ADD, the plugin
+ * Run `command` on the IPAM plugin (delegated IPAM): the plugin named by `ipam.type` is looked up
+ * in CNI_PATH only (findPlugin) and run with our environment, the command, and the netconf on
+ * stdin, as the reference ipam.ExecAdd does. When it refuses the netconf's cniVersion (Debian's
+ * host-local stops at 1.0.0 while the netconf says 1.1.0), its VERSION is asked and the call is
+ * retried with the highest version both speak. Errors are 106 (4 for an unsafe CNI_PATH). For ADD, the plugin
  * has been started — and may have allocated — as soon as findPlugin() has succeeded, whatever the
  * outcome: the caller must then release with DEL.
  */

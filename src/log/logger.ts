@@ -1,37 +1,36 @@
-import { openSync, writeSync, closeSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import type { LogLevel } from '../config/netconf.js';
+import type { Logger } from './types.js';
+import { writeOnce } from '../sys/stdout.js';
 
-/**
- * Logger for the CNI hot path. It writes pino's line format (level numbers, time, pid, hostname,
- * msg, bound fields) so `pino-pretty` and any pino tooling read it, but it does not load pino:
- * pino costs ~10-15 ms of start-up on every pod start (measured, see docs/performance.md).
- * The human tools (install --sleep, doctor) use pino itself; see cli/log.ts.
- */
-export interface Logger {
-  error(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  child(fields: Record<string, unknown>): Logger;
+export type { Logger };
+
+/** Where a logger's lines go: a descriptor (stderr, a log file) or, in tests, a buffer. */
+export interface Sink {
+  write(text: string): void;
+  /** the logger is done: a file it owns is closed */
   close(): void;
 }
 
 const NUM: Record<LogLevel, number> = { error: 50, warn: 40, info: 30, debug: 20 };
 
+/**
+ * Logger for the CNI hot path. It writes pino's line format (level numbers, time, pid, hostname,
+ * msg, bound fields) so `pino-pretty` and any pino tooling read it, but it does not load pino:
+ * pino costs ~10-15 ms of start-up on every pod start (measured, see docs/performance.md).
+ */
 class LineLogger implements Logger {
   constructor(
-    private readonly fd: number,
+    private readonly sink: Sink,
     private readonly min: number,
     private readonly bound: Record<string, unknown>,
-    private readonly owned: boolean,
   ) {}
   private write(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     const n = NUM[level];
     if (n < this.min) return;
     const rec = { level: n, time: Date.now(), pid: process.pid, hostname: host(), ...this.bound, ...fields, msg: cap(msg, MAX_MSG) };
     try {
-      writeSync(this.fd, `${JSON.stringify(rec, errReplacer)}\n`);
+      this.sink.write(`${JSON.stringify(rec, errReplacer)}\n`);
     } catch {
       /* logging must never break the plugin */
     }
@@ -40,13 +39,8 @@ class LineLogger implements Logger {
   warn(msg: string, f?: Record<string, unknown>) { this.write('warn', msg, f); }
   info(msg: string, f?: Record<string, unknown>) { this.write('info', msg, f); }
   debug(msg: string, f?: Record<string, unknown>) { this.write('debug', msg, f); }
-  child(fields: Record<string, unknown>): Logger {
-    return new LineLogger(this.fd, this.min, { ...this.bound, ...fields }, false);
-  }
   close(): void {
-    if (this.owned) {
-      try { closeSync(this.fd); } catch { /* already closed */ }
-    }
+    try { this.sink.close(); } catch { /* already closed */ }
   }
 }
 
@@ -70,24 +64,20 @@ function errReplacer(k: string, v: unknown): unknown {
   return v;
 }
 
-/** stderr logger: CRI-O's journal and Multus' logs show it. */
-export function stderrLogger(level: LogLevel = 'info', bound: Record<string, unknown> = {}): Logger {
-  return new LineLogger(2, NUM[level], bound, false);
+/** stderr logger: CRI-O's journal and Multus' logs show it. `sink` is stderr unless a test captures it. */
+export function stderrLogger(level: LogLevel = 'info', bound: Record<string, unknown> = {}, sink: Sink = stderrSink): Logger {
+  return new LineLogger(sink, NUM[level], bound);
 }
 
-/** Append to a file the caller has already vetted (see config/paths.ts). Mode 0600 when created. */
-export function fileLogger(path: string, level: LogLevel, bound: Record<string, unknown> = {}): Logger {
-  const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  return new LineLogger(fd, NUM[level], bound, true);
+/** A logger writing to `sink` (log/open.ts: the vetted logFile's descriptor, closed by close()). */
+export function sinkLogger(sink: Sink, level: LogLevel, bound: Record<string, unknown> = {}): Logger {
+  return new LineLogger(sink, NUM[level], bound);
 }
 
-/** Append to a descriptor the caller opened and vetted (config/paths.ts openConfined); closed by close(). */
-export function fdLogger(fd: number, level: LogLevel, bound: Record<string, unknown> = {}): Logger {
-  return new LineLogger(fd, NUM[level], bound, true);
-}
+/** fd 2, never closed. */
+export const stderrSink: Sink = { write: (text) => writeOnce(2, text), close: () => undefined };
 
 export const nullLogger: Logger = {
   error() {}, warn() {}, info() {}, debug() {},
-  child() { return nullLogger; },
   close() {},
 };

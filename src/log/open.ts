@@ -1,15 +1,11 @@
-import { closeSync, constants, fstatSync, readSync } from 'node:fs';
-import type { LogLevel } from '../config/netconf.js';
 import type { Host } from '../sys/host.js';
+import { O, type Fs } from '../sys/fs.js';
 import { quote } from '../cni/quote.js';
 import { confine, LOG_DIR, makeParents, openConfined } from '../config/paths.js';
-import { fdLogger, stderrLogger, type Logger } from './logger.js';
+import { sinkLogger, stderrLogger, stderrSink, type Logger, type Sink } from './logger.js';
+import type { LogConf } from './types.js';
 
-/** What the logger needs from the netconf (also read leniently from a netconf that failed validation). */
-export interface LogConf {
-  logFile?: string;
-  logLevel: LogLevel;
-}
+export type { LogConf };
 
 /** How much of a log file's start and end is read to recognise it as dpdk-cni's. */
 export const PEEK_BYTES = 64 * 1024;
@@ -23,11 +19,11 @@ function isOurLine(line: string): boolean {
   }
 }
 
-function peek(fd: number, pos: number, len: number): string {
+function peek(fs: Fs, fd: number, pos: number, len: number): string {
   const buf = Buffer.alloc(len);
   let off = 0;
   while (off < len) {
-    const n = readSync(fd, buf, off, len - off, pos + off);
+    const n = fs.read(fd, buf, off, len - off, pos + off);
     if (n === 0) break;
     off += n;
   }
@@ -42,19 +38,19 @@ function peek(fd: number, pos: number, len: number): string {
  * start of a line another call is writing (`{"level":`). Only the first and last 64 KiB are read: a
  * call costs two small reads whatever the file's size.
  */
-export function foreignLog(fd: number): string | undefined {
-  const st = fstatSync(fd);
+export function foreignLog(fs: Fs, fd: number): string | undefined {
+  const st = fs.fstat(fd);
   if (st.size === 0) {
     const uid = process.geteuid?.() ?? 0;
     if (st.uid !== uid) return `it is an empty file owned by uid ${st.uid}, not one dpdk-cni created`;
     if ((st.mode & 0o077) !== 0) return `it is an empty file with mode ${(st.mode & 0o777).toString(8)}, not one dpdk-cni created (0600)`;
     return undefined;
   }
-  const head = peek(fd, 0, Math.min(st.size, PEEK_BYTES));
+  const head = peek(fs, fd, 0, Math.min(st.size, PEEK_BYTES));
   const nl = head.indexOf('\n');
   if (nl < 0 || !isOurLine(head.slice(0, nl))) return 'it is not a dpdk-cni log (its first line is not a dpdk-cni JSON log line)';
   const tailLen = Math.min(st.size, PEEK_BYTES);
-  const tail = peek(fd, st.size - tailLen, tailLen);
+  const tail = peek(fs, fd, st.size - tailLen, tailLen);
   const end = tail.lastIndexOf('\n');
   // a line another dpdk-cni call is writing right now may be incomplete: it must start like ours
   if (!tail.slice(end + 1).startsWith('{"level":') && end !== tail.length - 1) return 'it is not a dpdk-cni log (its last line is not a dpdk-cni JSON log line)';
@@ -72,27 +68,28 @@ export function foreignLog(fd: number): string | undefined {
  * keeps working). The file is opened with O_APPEND for each call: logrotate's copytruncate works,
  * and so does rename-and-create (the next call opens the new file).
  */
-export function openLogger(conf: LogConf, host: Host, bound: Record<string, unknown>): Logger {
-  if (!conf.logFile) return stderrLogger(conf.logLevel, bound);
+export function openLogger(conf: LogConf, host: Host | undefined, bound: Record<string, unknown>, stderr: Sink = stderrSink): Logger {
+  if (!conf.logFile || !host) return stderrLogger(conf.logLevel, bound, stderr);
   let why: string;
   try {
     const p = confine(host, conf.logFile, [LOG_DIR], 'logFile');
-    makeParents(p, 'logFile', 0o755);
-    const fd = openConfined(p, 'logFile', constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600) as number;
+    makeParents(host, p, 'logFile', 0o755);
+    const fs = host.fs;
+    const fd = openConfined(fs, p, 'logFile', O.O_RDWR | O.O_APPEND | O.O_CREAT, 0o600) as number;
     let foreign: string | undefined;
     try {
-      foreign = foreignLog(fd);
+      foreign = foreignLog(fs, fd);
     } catch (e) {
       foreign = (e as Error).message;
     }
-    if (foreign === undefined) return fdLogger(fd, conf.logLevel, bound);
-    closeSync(fd);
+    if (foreign === undefined) return sinkLogger({ write: (text) => fs.write(fd, text), close: () => fs.close(fd) }, conf.logLevel, bound);
+    fs.close(fd);
     why = `logFile ${quote(conf.logFile)} is not allowed: ${foreign}`;
   } catch (e) {
     why = (e as Error).message;
     if (!why.includes('logFile')) why = `cannot open logFile ${quote(conf.logFile)}: ${why}`;
   }
-  const l = stderrLogger(conf.logLevel, bound);
+  const l = stderrLogger(conf.logLevel, bound, stderr);
   l.warn(`logFile refused, logging to stderr: ${why}`);
   return l;
 }

@@ -1,5 +1,4 @@
 import type { IpConfig } from '../cni/result.js';
-import type { Host } from '../sys/host.js';
 
 /**
  * Address announcement in the kernel modes: a pod's IP may have belonged to another MAC a moment
@@ -21,24 +20,4 @@ export function announceSysctls(dev: string, ips: readonly IpConfig[]): string[]
   if (ips.some((ip) => !addr(ip).includes(':'))) out.push(`/proc/sys/net/ipv4/conf/${dev}/arp_notify`);
   if (ips.some((ip) => addr(ip).includes(':'))) out.push(`/proc/sys/net/ipv6/conf/${dev}/ndisc_notify`);
   return out;
-}
-
-/** How long ADD waits for a late carrier before announcing again (sriov-cni waits 200 ms too). */
-export const CARRIER_WAIT_MS = 200;
-const POLL_MS = 20;
-
-/**
- * In the pod: wait until $1 has carrier (at most CARRIER_WAIT_MS), then set its MAC to $2 — the
- * same MAC: the kernel announces the addresses again on NETDEV_CHANGEADDR (arp_notify,
- * ndisc_notify). Exit 0 either way: an announcement is best-effort, as in sriov-cni.
- */
-const CARRIER_SCRIPT = `i=0; while [ $i -lt ${CARRIER_WAIT_MS / POLL_MS} ]; do case "$("$3" -o link show dev "$1" 2>/dev/null)" in *LOWER_UP*) exec "$3" link set dev "$1" address "$2";; esac; sleep 0.0${POLL_MS / 10}; i=$((i+1)); done; exit 0`;
-
-/**
- * A link set up before its carrier came (a real VF can take a moment) sent its gratuitous ARPs
- * into nothing: the kernel drops frames of a device without carrier. One process in the pod waits
- * for the carrier and makes the kernel announce again; nothing runs when the carrier was there.
- */
-export function announceAfterCarrier(host: Host, netns: string, dev: string, mac: string): void {
-  host.exec(host.tool('nsenter'), [`--net=${netns}`, host.tool('sh'), '-c', CARRIER_SCRIPT, 'sh', dev, mac, host.tool('ip')]);
 }

@@ -149,8 +149,6 @@ export interface LinkInfo {
   mac: string;
   mtu: number;
   up: boolean;
-  /** LOWER_UP: the device has carrier (frames it sends leave it) */
-  carrier: boolean;
   parentbus?: string;
   parentdev?: string;
   /** linkinfo.info_kind: veth, macvlan, dummy, ... (a physical netdev has none) */
@@ -169,7 +167,6 @@ export function parseLink(o: unknown): LinkInfo | undefined {
     mac: typeof l.address === 'string' ? l.address : '',
     mtu: typeof l.mtu === 'number' ? l.mtu : 0,
     up: flags.includes('UP'),
-    carrier: flags.includes('LOWER_UP'),
     altnames: Array.isArray(l.altnames) ? (l.altnames as unknown[]).filter((a): a is string => typeof a === 'string') : [],
   };
   if (typeof l.parentbus === 'string') info.parentbus = l.parentbus;

@@ -4,11 +4,10 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Host } from '../sys/host.js';
 import { step } from '../sys/fault.js';
 import { ipRun, ipRunThenShow, listLinks, showLink, type LinkInfo } from './iproute.js';
-import type { NetdevIdentity, NetdevState } from '../state/store.js';
+import type { HostRoute, NetdevIdentity, NetdevState } from './types.js';
 import type { IpConfig, Route } from '../cni/result.js';
-import type { HostRoute } from './usage.js';
 import type { Logger } from '../log/logger.js';
-import { announceAfterCarrier, announceSysctls } from './announce.js';
+import { announceSysctls } from './announce.js';
 
 /** A host-unique temporary name for a device while it moves (derived from its PCI address). */
 export function tmpNameFor(pci: string): string {
@@ -61,10 +60,7 @@ export function podSetupCommands(st: NetdevState, ips: IpConfig[], routes: Route
 export function moveIn(host: Host, st: NetdevState, netns: string, ips: IpConfig[], routes: Route[]): LinkInfo | undefined {
   ipRun(host, moveInCommands(st, netns));
   step('add:netdev-in-pod');
-  const sysctls = announceSysctls(st.tmpName, ips);
-  const inPod = ipRunThenShow(host, podSetupCommands(st, ips, routes), st.podName, netns, sysctls);
-  if (sysctls.length > 0 && inPod && !inPod.carrier) announceAfterCarrier(host, netns, st.podName, st.mac);
-  return inPod;
+  return ipRunThenShow(host, podSetupCommands(st, ips, routes), st.podName, netns, announceSysctls(st.tmpName, ips));
 }
 
 /** What in a host link cannot be given to a link a pod creates (the pod ifindex is added after the move). */
@@ -153,7 +149,7 @@ function arrivedLink(host: Host, name: string, id: NetdevIdentity): LinkInfo | u
   if (id.parentbus && id.parentdev) {
     const dir = host.p(`/sys/class/net/${name}`);
     if (host.fs.exists(dir)) {
-      const l: LinkInfo = { ifname: name, ifindex: 0, mac: '', mtu: 0, up: false, carrier: false, altnames: [] };
+      const l: LinkInfo = { ifname: name, ifindex: 0, mac: '', mtu: 0, up: false, altnames: [] };
       const dev = host.fs.readlink(`${dir}/device`);
       const bus = dev !== undefined ? host.fs.readlink(`${dir}/device/subsystem`) : undefined;
       if (dev !== undefined) l.parentdev = posix.basename(dev);

@@ -1,7 +1,9 @@
 import { ipJson, ipJsonBatch } from './iproute.js';
 import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
-import { loadMarker, type Marker } from '../state/store.js';
 import type { Host } from '../sys/host.js';
+import type { HostNexthop, HostRoute, HostUse } from './types.js';
+
+export type { HostNexthop, HostRoute, HostUse };
 import { netnsMayBeAlive } from '../sys/netns.js';
 
 /**
@@ -20,26 +22,6 @@ import { netnsMayBeAlive } from '../sys/netns.js';
  * network namespace is alive.
  */
 
-/** A route through the netdev, as `ip -j route show` reports it (enough to add it back). */
-export interface HostRoute {
-  dst: string;
-  gateway?: string;
-  metric?: number;
-  /** omitted for the main table */
-  table?: string;
-  protocol?: string;
-  scope?: string;
-  prefsrc?: string;
-  family: 4 | 6;
-  /** a multipath (ECMP) route: every nexthop, this netdev's among them (the kernel drops the whole route when one nexthop's device leaves) */
-  nexthops?: HostNexthop[];
-}
-
-interface HostNexthop {
-  dev: string;
-  gateway?: string;
-  weight?: number;
-}
 
 interface UpperUse {
   name: string;
@@ -213,13 +195,6 @@ export function hostNet(host: Host): HostNet {
   return { links: ipJson(host, ['-d', 'addr', 'show']) ?? [], routes: ipJson(host, ['route', 'show', 'table', 'all']) };
 }
 
-/** What a DEL puts back for a netdev the host was using (ADD with "allowInUse"). */
-export interface HostUse {
-  addresses: string[];
-  routes: HostRoute[];
-  master?: string;
-}
-
 export function hostUseOf(u: NetdevUsage): HostUse | undefined {
   if (u.addresses.length === 0 && u.routes.length === 0 && !u.master) return undefined;
   const h: HostUse = { addresses: u.addresses, routes: u.routes };
@@ -227,28 +202,7 @@ export function hostUseOf(u: NetdevUsage): HostUse | undefined {
   return h;
 }
 
-// --- SR-IOV: VFs of a PF that pods hold ---
-
-interface VfUse {
-  index: number;
-  pci: string;
-  marker: Marker;
-}
-
-/** VFs of `pfPci` allocated to a pod whose network namespace is alive (by the allocation markers). */
-export function vfsInUse(host: Host, pfPci: string): VfUse[] {
-  const dir = pciDir(host, pfPci);
-  const out: VfUse[] = [];
-  for (const e of host.fs.readdir(dir)) {
-    const m = /^virtfn(\d+)$/.exec(e);
-    if (!m) continue;
-    const vf = linkBase(host, `${dir}/${e}`);
-    if (!vf) continue;
-    const marker = loadMarker(host, vf);
-    if (marker && netnsMayBeAlive(marker.netns)) out.push({ index: Number(m[1]), pci: vf, marker });
-  }
-  return out.sort((a, b) => a.index - b.index);
-}
+// --- SR-IOV: VFs of a PF the host uses (those pods hold: state/vf-use.ts) ---
 
 /** A VF of a PF whose netdev the host uses (addresses, routes, master, uppers). */
 interface VfHostUse {
@@ -290,11 +244,4 @@ export function vfHostUseReasons(pfPci: string, vfs: readonly VfHostUse[]): stri
 /** Number of VFs enabled on a PF (sriov_numvfs); 0 for anything else. */
 export function numVfs(host: Host, pci: string): number {
   return readInt(host, `${pciDir(host, pci)}/sriov_numvfs`) ?? 0;
-}
-
-/** Why a PF's VFs make it unusable; empty when none is in a pod. Pure. */
-export function vfUseReasons(pfPci: string, vfs: readonly VfUse[]): string[] {
-  if (vfs.length === 0) return [];
-  const list = vfs.map((v) => `VF ${v.index} (${v.pci}) is attached to container ${v.marker.key.containerID} (network ${v.marker.key.net}, ${v.marker.key.ifname})`);
-  return [`SR-IOV PF ${pfPci} has VFs in pods: ${list.join('; ')}`];
 }

@@ -4,10 +4,13 @@ import type { Mode, PfInfo } from '../device/classify.js';
 import type { VdpaInfo } from '../device/vdpa.js';
 import type { VfSettings, VfState } from '../net/vf.js';
 import type { Result } from '../cni/result.js';
-import type { HostUse } from '../net/usage.js';
+import type { NetdevState } from '../net/types.js';
 
 import { isBdf } from '../device/pci.js';
 import { attachmentProblem, checkKey, markerProblem, newerVersion, STATE_VERSION } from './validate.js';
+
+/** The netdev parts of a state live with the code that acts on them (net/). */
+export type { NetdevIdentity, NetdevState } from '../net/types.js';
 
 export const STATE_DIR = '/var/lib/cni/dpdk-cni';
 
@@ -17,40 +20,7 @@ export interface AttachmentKey {
   ifname: string;
 }
 
-export interface NetdevState {
-  /** name, MAC, MTU and up-state in the host before ADD */
-  hostName: string;
-  origMac: string;
-  origMtu: number;
-  wasUp: boolean;
-  /** name used while moving (unique per device) */
-  tmpName: string;
-  /** what ADD configured in the pod */
-  podName: string;
-  mac: string;
-  mtu: number;
-  /** what the host used it for (ADD with "allowInUse"): DEL puts it back */
-  hostUse?: HostUse;
-  /**
-   * Which link it is, whatever it is named: a pod with CAP_NET_ADMIN can rename it and give its
-   * name to a link of its own. Absent in states of older releases (then: name, kind and MAC).
-   */
-  id?: NetdevIdentity;
-}
 
-/**
- * A netdev's identity. `parentbus`/`parentdev` (`ip -d`: "pci" + the function's address, or
- * "virtio" + "virtioN") and `kind` (linkinfo.info_kind, none for a physical netdev) are read in
- * the host before ADD moves it and cannot be given to a link a pod creates; `ifindex` is its index
- * in the pod once ADD moved it in (unique in the netns while the device is there), the only mark a
- * netdev without a parent (a veth in the simulated node, kernels before 5.13) has.
- */
-export interface NetdevIdentity {
-  kind?: string;
-  parentbus?: string;
-  parentdev?: string;
-  ifindex?: number;
-}
 
 export interface DeviceInfoState {
   path: string;

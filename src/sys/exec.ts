@@ -13,10 +13,6 @@ export interface ExecOptions {
 }
 export type Exec = (file: string, args: readonly string[], opts?: ExecOptions) => ExecResult;
 
-/**
- * Run a program synchronously, never through a shell. `file` must be an absolute path.
- * A program that cannot be started yields code 127 and the reason on stderr.
- */
 // child_process costs 7-28 ms to load; a DPDK-mode ADD without IPAM or VF settings never runs a
 // program, so it is loaded on first use only.
 let cp: typeof ChildProcess | undefined;
@@ -24,6 +20,10 @@ function childProcess(): typeof ChildProcess {
   return (cp ??= process.getBuiltinModule('node:child_process') as typeof ChildProcess);
 }
 
+/**
+ * Run a program synchronously, never through a shell. `file` must be an absolute path.
+ * A program that cannot be started yields code 127 and the reason on stderr.
+ */
 export const execSync: Exec = (file, args, opts = {}) => {
   const r = childProcess().spawnSync(file, args, {
     input: opts.input ?? '',

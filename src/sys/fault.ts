@@ -1,4 +1,4 @@
-import { CniError, Code } from '../cni/errors.js';
+import { SysError } from './errors.js';
 
 declare const __TEST_HOOKS__: boolean;
 
@@ -17,6 +17,6 @@ export function step(name: string): void {
     hits.set(name, n);
     const at = (v: string | undefined) => v === name || v === `${name}#${n}`;
     if (at(process.env.DPDK_CNI_TEST_CRASH_AT)) process.kill(process.pid, 'SIGKILL');
-    if (at(process.env.DPDK_CNI_TEST_FAIL_AT)) throw new CniError(Code.Internal, `injected failure at ${name}`);
+    if (at(process.env.DPDK_CNI_TEST_FAIL_AT)) throw new SysError('injected', `injected failure at ${name}`);
   }
 }

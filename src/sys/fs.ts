@@ -3,7 +3,25 @@ import * as path from 'node:path';
 import { step } from './fault.js';
 import { replaceAtomic, type Content } from './replace-file.js';
 
-/** Thin port over the filesystem so the logic can be tested against a fake. */
+/** What a stat call tells (the fields the plugin judges files by). */
+export interface FileStat {
+  kind: 'file' | 'dir' | 'symlink' | 'other';
+  size: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  /** permission and type bits, as st_mode */
+  mode: number;
+  mtimeMs: number;
+}
+
+/** A live network namespace, one that is gone, or one that cannot be inspected (EACCES/EPERM). */
+export type NetnsState = 'live' | 'gone' | 'unknown';
+
+/**
+ * Thin port over the filesystem so the logic can be tested against a fake. Errors of the
+ * descriptor-level calls (open, stat, mkdir...) keep Node's errno `code` (ENOENT, ELOOP...).
+ */
 export interface Fs {
   readText(p: string): string | undefined;
   readlink(p: string): string | undefined;
@@ -25,6 +43,22 @@ export interface Fs {
    * descriptor, so /dev/zero or a FIFO is refused instead of read without end.
    */
   readRegular(p: string, maxBytes: number): { text: string } | { problem: string } | undefined;
+  /** lstat: undefined when `p` or a directory above it is missing (ENOENT, ENOTDIR) */
+  lstat(p: string): FileStat | undefined;
+  /** stat (symlinks followed); throws when it cannot */
+  stat(p: string): FileStat;
+  /** one directory (not recursive); throws EEXIST when something is there */
+  mkdir(p: string, mode: number): void;
+  /** open(2) with node:fs constants; the descriptor is close-on-exec */
+  open(p: string, flags: number, mode?: number): number;
+  fstat(fd: number): FileStat;
+  /** read at `pos` (null: the current offset); 0 at the end */
+  read(fd: number, buf: Buffer, off: number, len: number, pos: number | null): number;
+  /** write all of `text` (an O_APPEND descriptor appends) */
+  write(fd: number, text: string): void;
+  close(fd: number): void;
+  /** Is `p` a live network namespace? (see sys/netns.ts) */
+  netnsState(p: string): NetnsState;
   /**
    * Write a value to an existing kernel attribute (driver_override, <driver>/unbind,
    * drivers_probe): never creates a file and never follows a symlink, so a missing attribute is
@@ -41,6 +75,9 @@ export interface Fs {
    */
   replaceFile(p: string, content: Content, mode: number, tmpPrefix?: string): void;
 }
+
+/** open(2) flags for Fs.open (node:fs constants). */
+export const O = fs.constants;
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
@@ -97,6 +134,60 @@ function readRegular(p: string, maxBytes: number): { text: string } | { problem:
   }
 }
 
+/** f(), or undefined when it fails in any way. */
+function orUndefined<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
+/** f(), or undefined when the path or a directory above it is missing; other errors are thrown. */
+function ifPresent<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (e) {
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+function statOf(st: fs.Stats): FileStat {
+  const kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  return { kind, size: st.size, nlink: st.nlink, uid: st.uid, gid: st.gid, mode: st.mode, mtimeMs: st.mtimeMs };
+}
+
+const NSFS_MAGIC = 0x6e736673;
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/**
+ * A netns path is a bind mount of an nsfs inode (or a /proc/PID/ns/net link). After `ip netns del`
+ * or a runtime's cleanup the path is gone or is a plain file on tmpfs, which is what
+ * sriov-cni#447 had to learn the hard way; a /proc/PID/ns/net of an exited process is gone. A
+ * namespace of another type reached through /proc (/proc/PID/ns/mnt, or a link to it) is not a
+ * network namespace either: the kernel names a namespace file opened through /proc
+ * "<type>:[inode]" in /proc/self/fd, which tells the type without entering it. (A bind mount shows
+ * its own path there; its type would need the NS_GET_NSTYPE ioctl.) 'unknown': the path is there
+ * but cannot be inspected (a /proc/PID/ns/net of a process in a user namespace, or an LSM).
+ */
+function netnsState(p: string): NetnsState {
+  if (!p) return 'gone';
+  let fd: number | undefined;
+  try {
+    const t = fs.statfsSync(p).type;
+    if (t !== NSFS_MAGIC && !(t === PROC_SUPER_MAGIC && /\/ns\/net$/.test(p))) return 'gone';
+    fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+    const name = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    return !/^[a-z_]+:\[\d+\]$/.test(name) || name.startsWith('net:[') ? 'live' : 'gone';
+  } catch (e) {
+    const code = errno(e);
+    return code === 'EACCES' || code === 'EPERM' ? 'unknown' : 'gone';
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 function writeAttr(p: string, value: string): void {
   const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW);
   try {
@@ -107,12 +198,8 @@ function writeAttr(p: string, value: string): void {
 }
 
 function fileSize(p: string): number | undefined {
-  try {
-    const st = fs.statSync(p);
-    return st.isFile() ? st.size : undefined;
-  } catch {
-    return undefined;
-  }
+  const st = orUndefined(() => fs.statSync(p));
+  return st?.isFile() ? st.size : undefined;
 }
 
 const CHUNK = 1 << 20;
@@ -151,45 +238,26 @@ export const realFs: Fs = {
   fileSize,
   sameBytes,
   replaceFile: replaceAtomic,
-  readText(p) {
-    try {
-      return fs.readFileSync(p, 'utf8');
-    } catch (e) {
-      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
-      throw e;
-    }
+  netnsState,
+  lstat: (p) => ifPresent(() => statOf(fs.lstatSync(p))),
+  stat: (p) => statOf(fs.statSync(p)),
+  mkdir(p, mode) {
+    fs.mkdirSync(p, mode);
   },
-  readlink(p) {
-    try {
-      return fs.readlinkSync(p);
-    } catch {
-      return undefined;
-    }
+  open: (p, flags, mode) => fs.openSync(p, flags, mode),
+  fstat: (fd) => statOf(fs.fstatSync(fd)),
+  read: (fd, buf, off, len, pos) => fs.readSync(fd, buf, off, len, pos),
+  write(fd, text) {
+    const buf = Buffer.from(text, 'utf8');
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
   },
-  readdir(p) {
-    try {
-      return fs.readdirSync(p);
-    } catch {
-      return [];
-    }
-  },
-  exists(p) {
-    return fs.existsSync(p);
-  },
-  isDir(p) {
-    try {
-      return fs.statSync(p).isDirectory();
-    } catch {
-      return false;
-    }
-  },
-  realpath(p) {
-    try {
-      return fs.realpathSync(p);
-    } catch {
-      return undefined;
-    }
-  },
+  close: (fd) => fs.closeSync(fd),
+  readText: (p) => ifPresent(() => fs.readFileSync(p, 'utf8')),
+  readlink: (p) => orUndefined(() => fs.readlinkSync(p)),
+  readdir: (p) => orUndefined(() => fs.readdirSync(p)) ?? [],
+  exists: (p) => fs.existsSync(p),
+  isDir: (p) => orUndefined(() => fs.statSync(p).isDirectory()) ?? false,
+  realpath: (p) => orUndefined(() => fs.realpathSync(p)),
   /** temp file in the same directory + fsync + rename: readers see the old or the new file. */
   writeAtomic(p, data, mode) {
     const tmp = tmpPathOf(p);

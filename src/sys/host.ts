@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { CniError, Code } from '../cni/errors.js';
+import { SysError } from './errors.js';
 import { realFs, type Fs } from './fs.js';
 import { execBounded, execSync, findTool, type BoundedExec, type Exec } from './exec.js';
 
@@ -22,9 +22,10 @@ export interface Host {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** DPDK_CNI_ROOT without a trailing slash ('' for /); SysError 'invalid-root' when it is relative. */
 export function normaliseRoot(raw: string | undefined): string {
   if (!raw || raw === '/') return '';
-  if (!raw.startsWith('/')) throw new CniError(Code.InvalidEnv, `DPDK_CNI_ROOT must be an absolute path, got ${JSON.stringify(raw)}`);
+  if (!raw.startsWith('/')) throw new SysError('invalid-root', `DPDK_CNI_ROOT must be an absolute path, got ${JSON.stringify(raw)}`);
   return raw.replace(/\/+$/, '');
 }
 

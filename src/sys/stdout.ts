@@ -17,3 +17,11 @@ export function writeAll(fd: number, text: string): void {
     }
   }
 }
+
+/**
+ * One write(2) of `text` to `fd`, for log lines: a full non-blocking pipe (EAGAIN) drops the line
+ * instead of spinning until a reader drains it, so logging can never hang the plugin.
+ */
+export function writeOnce(fd: number, text: string): void {
+  writeSync(fd, text);
+}

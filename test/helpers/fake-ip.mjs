@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A stand-in for iproute2's `ip` (test build only: DPDK_CNI_TEST_TOOLS points the plugin at it) for
 // SR-IOV PFs that exist only in the simulated sysfs. The PFs and their VFs live in the JSON file
-// FAKE_IP_STATE: { "<pf>": { "mtu": n, "vfinfo_list": [...as ip -j -d prints it], "refuse": ["state", ...] } }.
+// FAKE_IP_STATE: { "<pf>": { "mtu": n, "vfinfo_list": [...as ip -j -d prints it], "refuse": ["state", ...], "showFails": true } }.
 // `link show dev <pf>` prints the PF, `link set dev <pf> vf N ...` changes it (a key in "refuse" fails
 // as a driver without that feature does) and is appended to the file's "log"; everything else goes to
 // the real ip.
@@ -22,6 +22,7 @@ function pfOf(cmd) {
 function one(cmd) {
   const pf = pfOf(cmd);
   const p = db[pf];
+  if (cmd[1] === 'show' && p.showFails) return [false, '', 'Cannot send dump request: Resource temporarily unavailable'];
   if (cmd[1] === 'show') return [true, JSON.stringify([{ ifindex: 9000, ifname: pf, mtu: p.mtu ?? 1500, address: '3c:fd:fe:00:00:01', flags: ['BROADCAST', 'MULTICAST', 'UP'], num_vf: p.vfinfo_list.length, vfinfo_list: p.vfinfo_list }]), ''];
   if (cmd[1] !== 'set') return [false, '', `fake ip: unsupported ${cmd.join(' ')}`];
   const vi = cmd.indexOf('vf');

@@ -246,6 +246,24 @@ describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied thro
     expect(ls(state('attachments'))).toEqual([]);
   });
 
+  it('DEL when the PF cannot be read (ip fails) but is still there: the VF settings are kept for a retry, never dropped with the state', () => {
+    const conf = dropIn('operator-full.json', vfs[1]!);
+    expect(vfCall({ command: 'ADD', conf }).code).toBe(0);
+    const d = db();
+    d.ens1f0.showFails = true;
+    writeFileSync(fake, JSON.stringify(d));
+    const del = vfCall({ command: 'DEL', conf });
+    expect(del.code).toBe(1);
+    expect(del.json.msg).toContain('cannot read PF ens1f0');
+    expect(ls(state('attachments'))).toHaveLength(1);
+    const ok = db();
+    delete ok.ens1f0.showFails;
+    writeFileSync(fake, JSON.stringify(ok));
+    expect(vfCall({ command: 'DEL', conf }).code).toBe(0);
+    expect(vf1()).toEqual(DEFAULT);
+    expect(ls(state('attachments'))).toEqual([]);
+  });
+
   it('a setting equal to what the VF has is accepted on a driver without that feature; another value is still refused (104)', () => {
     const d = db();
     d.ens1f0.refuse = ['state', 'min_tx_rate', 'trust'];

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lockName } from '../../src/sys/lock.js';
+import { deviceLockName } from '../../src/sys/lock.js';
 import { BIN, tempDir } from '../helpers/cni.js';
 import { awsNode, ENA_KERNEL, ENA_VFIO, read, tool } from './tools-helpers.js';
 
@@ -50,7 +50,7 @@ async function holdLock(root: string, pci: string): Promise<void> {
   const s = createServer();
   await new Promise<void>((res, rej) => {
     s.once('error', rej);
-    s.listen({ path: `\0${lockName(root, `pci/${pci}`)}` }, () => res());
+    s.listen({ path: `\0${deviceLockName(root, pci)}` }, () => res());
   });
   holders.push(s);
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { CNI_PLUGINS } from '../helpers/cni.js';
-import { lockName } from '../../src/sys/lock.js';
+import { deviceLockName } from '../../src/sys/lock.js';
 import { inproc } from './lib/inproc.js';
 import { report, type Row } from './lib/report.js';
 import { BIN, spawnCni, spawnRaw, TEST_BIN } from './lib/run.js';
@@ -177,7 +177,7 @@ describe('no descriptor, child process or handle leak', () => {
     expect((await inproc({ command: 'ADD', conf: conf({ deviceID: vfs[20] }), containerId: 'owner', netns: LIVE, root: node.root })).code).toBe(0);
     // a lock held by someone else: ADDs of that device time out with 11
     const held = createServer();
-    await new Promise<void>((res) => held.listen({ path: `\0${lockName(node.root, `pci/${vfs[21]}`)}` }, () => res()));
+    await new Promise<void>((res) => held.listen({ path: `\0${deviceLockName(node.root, vfs[21]!)}` }, () => res()));
     const iteration = async (i: number) => {
       const out: number[] = [];
       const a = await inproc({ command: 'ADD', conf: ok(i), netns: LIVE, root: node.root, path: CNI_PLUGINS });

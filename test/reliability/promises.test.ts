@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cni, cniEnv, tempDir, type CniCall, type RunResult } from '../helpers/cni.js';
 import { SimNode } from '../../src/sim/simnode.js';
-import { lockName } from '../../src/sys/lock.js';
+import { deviceLockName } from '../../src/sys/lock.js';
 
 const LIVE = `/proc/${process.pid}/ns/net`;
 const PFLESS = '0000:00:06.0';
@@ -52,7 +52,7 @@ function expectError(r: RunResult, code: number): void {
 
 /** Another process holding a device lock, as a concurrent dpdk-cni (or a squatter) would. */
 async function holdLock(pci: string): Promise<void> {
-  const name = lockName(node.root, `pci/${pci}`);
+  const name = deviceLockName(node.root, pci);
   const p = spawn(process.execPath, ['-e', `require('net').createServer().listen({ path: '\\0' + process.argv[1] }, () => console.log('held'))`, name], { stdio: ['ignore', 'pipe', 'inherit'] });
   holders.push(p);
   const [line] = (await once(p.stdout!, 'data')) as [Buffer];

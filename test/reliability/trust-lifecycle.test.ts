@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cni, cniAsync, tempDir, type CniCall, type RunResult } from '../helpers/cni.js';
 import { SimNode } from '../../src/sim/simnode.js';
-import { lockName } from '../../src/sys/lock.js';
+import { deviceLockName } from '../../src/sys/lock.js';
 
 const LIVE = `/proc/${process.pid}/ns/net`;
 const PFLESS = '0000:00:06.0';
@@ -67,7 +67,7 @@ function holdLock(pci: string): Promise<Server> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen({ path: `\0${lockName(node.root, `pci/${pci}`)}` }, () => resolve(srv));
+    srv.listen({ path: `\0${deviceLockName(node.root, pci)}` }, () => resolve(srv));
   });
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCniArgs } from '../../src/cni/cni-args.js';
 import { CniError } from '../../src/cni/errors.js';
-import { pickMac } from '../../src/commands/common.js';
+import { pickMac } from '../../src/verbs/common.js';
 import { loadNetConf } from '../../src/config/netconf.js';
 import type { CmdArgs } from '../../src/cni/env.js';
 

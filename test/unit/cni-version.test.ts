@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { atLeast, compareVersions, CURRENT_VERSION, isSupportedVersion, SUPPORTED_VERSIONS } from '../../src/cni/version.js';
+import { atLeast, compareVersions, CURRENT_VERSION, isSupportedVersion, peekVersion, SUPPORTED_VERSIONS } from '../../src/cni/version.js';
 
 describe('CNI versions', () => {
+  it('peekVersion reads only a string cniVersion of an object', () => {
+    expect(peekVersion({ cniVersion: '0.4.0' })).toBe('0.4.0');
+    expect(peekVersion({ cniVersion: 4 })).toBeUndefined();
+    expect(peekVersion(['x'])).toBeUndefined();
+    expect(peekVersion(null)).toBeUndefined();
+  });
+
   it('supports exactly 0.3.0-1.1.0, current 1.1.0', () => {
     expect([...SUPPORTED_VERSIONS]).toEqual(['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
     expect(CURRENT_VERSION).toBe('1.1.0');

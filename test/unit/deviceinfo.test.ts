@@ -34,7 +34,7 @@ afterEach(() => dir.cleanup());
 function write(pci: string, existing?: string): { bytes: string; path: string; prev?: string } {
   const path = deviceInfoPath(host, CNI_FILE, KEY);
   if (existing !== undefined) writeFileSync(path, existing, { mode: 0o444 });
-  const st = deviceInfoTarget(path);
+  const st = deviceInfoTarget(host, path);
   writeDeviceInfo(host, st, classify(host, pci), nullLogger);
   expect(st.path).toBe(path);
   const out: { bytes: string; path: string; prev?: string } = { bytes: readFileSync(path, 'utf8'), path };
@@ -123,11 +123,11 @@ describe('undo', () => {
     const input = golden('dp-rdma.input.json');
     const path = deviceInfoPath(host, CNI_FILE, KEY);
     writeFileSync(path, input, { mode: 0o444 });
-    const st = deviceInfoTarget(path);
+    const st = deviceInfoTarget(host, path);
     writeDeviceInfo(host, st, classify(host, '0000:3b:02.1'), nullLogger);
     undoDeviceInfo(host, st, KEY, true, nullLogger);
     expect(readFileSync(path, 'utf8')).toBe(input);
-    const st2 = deviceInfoTarget(path);
+    const st2 = deviceInfoTarget(host, path);
     writeDeviceInfo(host, st2, classify(host, '0000:3b:02.1'), nullLogger);
     undoDeviceInfo(host, st2, KEY, false, nullLogger);
     expect(existsSync(path)).toBe(false);

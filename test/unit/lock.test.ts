@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireLock, lockName, pipeBinding } from '../../src/sys/lock.js';
-import { CniError } from '../../src/cni/errors.js';
+import { SysError } from '../../src/sys/errors.js';
 
 // Device locks are abstract unix socket names: these tests hold a name from another process (as a
 // concurrent dpdk-cni would) and check that acquireLock waits, times out with code 11, and gets
@@ -34,19 +34,19 @@ describe('acquireLock', () => {
   it.each(['pipe', 'net'])('%s: exclusive within one process; release frees the name', async (impl) => {
     if (impl === 'net') process.env.DPDK_CNI_LOCK_IMPL = 'net';
     const a = await acquireLock(scope, `pci/0000:00:01.${impl === 'net' ? 1 : 0}`, { timeoutMs: 1000 });
-    await expect(acquireLock(scope, `pci/0000:00:01.${impl === 'net' ? 1 : 0}`, { timeoutMs: 30 })).rejects.toMatchObject({ code: 11 });
+    await expect(acquireLock(scope, `pci/0000:00:01.${impl === 'net' ? 1 : 0}`, { timeoutMs: 30 })).rejects.toMatchObject({ kind: 'lock-timeout' });
     a.release();
     const b = await acquireLock(scope, `pci/0000:00:01.${impl === 'net' ? 1 : 0}`, { timeoutMs: 1000 });
     b.release();
   });
 
-  it('a name held by another process: waits, times out with code 11 and a message that says what to do', async () => {
+  it('a name held by another process: waits, times out (SysError lock-timeout; the verbs answer 11) with a message that says what to do', async () => {
     await holdElsewhere('pci/0000:00:02.0');
     const t0 = Date.now();
     const e = await acquireLock(scope, 'pci/0000:00:02.0', { timeoutMs: 150 }).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(CniError);
-    expect((e as CniError).code).toBe(11);
-    expect((e as CniError).message).toMatch(/could not lock pci\/0000:00:02\.0 within 150 ms: another dpdk-cni operation .* retry/);
+    expect(e).toBeInstanceOf(SysError);
+    expect((e as SysError).kind).toBe('lock-timeout');
+    expect((e as SysError).message).toMatch(/could not lock pci\/0000:00:02\.0 within 150 ms: another dpdk-cni operation .* retry/);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
 

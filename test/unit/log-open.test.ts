@@ -2,6 +2,7 @@ import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { foreignLog } from '../../src/log/open.js';
+import { realFs } from '../../src/sys/fs.js';
 import { tempDir } from '../helpers/cni.js';
 
 /** The rule that decides whether a logFile is dpdk-cni's own (docs/security.md). */
@@ -18,7 +19,7 @@ describe('foreignLog: only a file dpdk-cni created is appended to', () => {
     writeFileSync(f, content, { mode });
     const fd = openSync(f, 'r');
     try {
-      return foreignLog(fd);
+      return foreignLog(realFs, fd);
     } finally {
       closeSync(fd);
     }

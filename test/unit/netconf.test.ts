@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CniError } from '../../src/cni/errors.js';
-import { checkUsableMac, decodeJson, loadNetConf, peekVersion } from '../../src/config/netconf.js';
-import { devicePci } from '../../src/commands/common.js';
+import { checkUsableMac, decodeJson, loadNetConf } from '../../src/config/netconf.js';
+import { devicePci } from '../../src/verbs/common.js';
 import { expectCniError } from '../helpers/errors.js';
 
 const base = { cniVersion: '1.0.0', name: 'dpdk-net', type: 'dpdk-cni' };
@@ -41,12 +41,6 @@ describe('name and cniVersion', () => {
   });
   it.each(['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])('cniVersion %s is accepted', (v) => {
     expect(load({ cniVersion: v }).cniVersion).toBe(v);
-  });
-  it('peekVersion reads only a string cniVersion of an object', () => {
-    expect(peekVersion({ cniVersion: '0.4.0' })).toBe('0.4.0');
-    expect(peekVersion({ cniVersion: 4 })).toBeUndefined();
-    expect(peekVersion(['x'])).toBeUndefined();
-    expect(peekVersion(null)).toBeUndefined();
   });
 });
 

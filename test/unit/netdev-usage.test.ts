@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hostUseOf, hostUseReasons, parseRoute, parseUsage, vfUseReasons } from '../../src/net/usage.js';
+import { hostUseOf, hostUseReasons, parseRoute, parseUsage } from '../../src/net/usage.js';
+import { vfUseReasons } from '../../src/state/vf-use.js';
 import { hostUseCommands } from '../../src/net/netdev.js';
 
 // The in-use test every caller applies (CNI ADD, bind/unbind, inspect, doctor, dp-config): facts

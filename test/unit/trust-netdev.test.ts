@@ -4,7 +4,7 @@ import { SimNode } from '../../src/sim/simnode.js';
 import { makeHost, type Host } from '../../src/sys/host.js';
 import type { Exec } from '../../src/sys/exec.js';
 import { nullLogger } from '../../src/log/logger.js';
-import { restoreUnsavedNetdev } from '../../src/commands/del-unsaved.js';
+import { restoreUnsavedNetdev } from '../../src/verbs/del-unsaved.js';
 import { tmpNameFor } from '../../src/net/netdev.js';
 
 /**
@@ -82,7 +82,7 @@ describe('ADD learns the pod ifindex without one more process', () => {
     const exec: Exec = (_file, args, opts) => {
       calls.push({ args: [...args], input: opts?.input });
       const show = opts?.input?.includes('link show dev net1');
-      return { code: 0, stdout: show ? JSON.stringify([{ ifindex: 42, ifname: 'net1', address: '02:00:00:00:00:09', mtu: 1500, flags: ['UP'], linkinfo: { info_kind: 'veth' } }]) : '', stderr: '' };
+      return { code: 0, stdout: show ? JSON.stringify([{ ifindex: 42, ifname: 'net1', address: '02:00:00:00:00:09', mtu: 1500, flags: ['UP', 'LOWER_UP'], linkinfo: { info_kind: 'veth' } }]) : '', stderr: '' };
     };
     const host = { ...makeHost({}), exec, tool: (n: string) => `/usr/sbin/${n}` };
     const st = { hostName: 'ens1f0v1', tmpName: 'dcni0123456789', podName: 'net1', origMac: '02:00:00:00:00:01', mac: '02:00:00:00:00:09', origMtu: 1500, mtu: 1500, wasUp: true };

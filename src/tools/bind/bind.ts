@@ -8,7 +8,8 @@ import { failed, refused } from '../shared/errors.js';
 import { iommuState, vfioGroupNode } from '../shared/iommu.js';
 import { holdersOf, holdersText } from '../shared/open-files.js';
 import { pciDir } from '../../device/sysfs.js';
-import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from '../../net/usage.js';
+import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsUsedByHost } from '../../net/usage.js';
+import { vfsInUse, vfUseReasons } from '../../state/vf-use.js';
 import { isNetworkClass, isUserspaceDriver, netdevFacts, readDevice, type NodeDevice } from '../../device/scan.js';
 
 /**

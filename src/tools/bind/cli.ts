@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { CniError, Code } from '../../cni/errors.js';
-import { lockTimeoutMs } from '../../commands/common.js';
-import { acquireLock, type Lock } from '../../sys/lock.js';
+import { lockDevice, lockTimeoutMs } from '../../verbs/common.js';
+import type { Lock } from '../../sys/lock.js';
 import { makeHost, type Host } from '../../sys/host.js';
 import { checkAddress, executeBind, lastKnownText, parseTarget, planBind, targetText, writeText, type BindOutcome, type BindPlan, type DevView, type Target } from './bind.js';
 import { exitCodeOf, failed } from '../shared/errors.js';
@@ -135,7 +135,7 @@ async function run(opts: RunOpts, ctx: ToolContext): Promise<void> {
 async function lockFor(host: Host, pci: string): Promise<Lock> {
   const timeoutMs = lockTimeoutMs(host.env);
   try {
-    return await acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs });
+    return await lockDevice(host, pci, timeoutMs);
   } catch (e) {
     if (!(e instanceof CniError && e.code === Code.TryAgainLater)) throw failed(`cannot take ${pci}'s device lock: ${(e as Error).message}; nothing was changed`);
     throw failed(`${pci} is locked by another dpdk-cni operation (a CNI ADD, DEL, CHECK or GC of a pod, or another bind) that did not finish within ${timeoutMs / 1000} s; nothing was changed: run this again when it is done`);

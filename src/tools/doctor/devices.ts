@@ -1,7 +1,8 @@
 import type { Host } from '../../sys/host.js';
 import { groupMembers, isNoiommuGroup, vfioGroupNode } from '../shared/iommu.js';
 import { listVdpa, networkDevices, readDevice, vendorDevice, type NodeDevice } from '../../device/scan.js';
-import { hostUseReasons, netdevUsage, vfsInUse } from '../../net/usage.js';
+import { hostUseReasons, netdevUsage } from '../../net/usage.js';
+import { vfsInUse } from '../../state/vf-use.js';
 import { ipJson } from '../../net/iproute.js';
 import { fail, pass, warn, type Check } from './types.js';
 

@@ -7,8 +7,9 @@ import type { Host } from '../../sys/host.js';
 import { isLiveNetns } from '../../sys/netns.js';
 import { failed } from '../shared/errors.js';
 import { groupMembers, isNoiommuGroup, vfioGroupNode } from '../shared/iommu.js';
-import { hostUseReasons, netdevUsage, vfsInUse } from '../../net/usage.js';
-import { hostUseForAdd, refusePodUse } from '../../commands/in-use.js';
+import { hostUseReasons, netdevUsage } from '../../net/usage.js';
+import { vfsInUse } from '../../state/vf-use.js';
+import { hostUseForAdd, refusePodUse } from '../../verbs/in-use.js';
 import { ipJson } from '../../net/iproute.js';
 import { isCniError } from '../../cni/errors.js';
 import { netdevFacts, readDevice, type NodeVdpa } from '../../device/scan.js';
@@ -146,7 +147,7 @@ export function inspect(host: Host, pci: string): InspectReport {
     if (isCniError(e)) r.plugin.refusalCode = e.code;
   }
   if (dev) {
-    // the checks ADD makes (src/commands/in-use.ts), without "allowInUse"
+    // the checks ADD makes (src/verbs/in-use.ts), without "allowInUse"
     try {
       refusePodUse(host, dev);
       if ((dev.mode === 'netdev' || dev.mode === 'virtio-vdpa') && dev.netdev) hostUseForAdd(host, pci, dev.netdev, links ?? ipJson(host, ['-d', 'addr', 'show']) ?? [], false);

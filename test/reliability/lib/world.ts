@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SimNode } from '../../../src/sim/simnode.js';
-import { lockName } from '../../../src/sys/lock.js';
+import { deviceLockName } from '../../../src/sys/lock.js';
 import { tmpNameFor } from '../../../src/net/netdev.js';
 import { NetFixture, nsName } from '../../helpers/netns.js';
 
@@ -47,7 +47,7 @@ export function lockFree(root: string, pci: string): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
-    srv.listen({ path: `\0${lockName(root || '/', `pci/${pci}`)}` }, () => srv.close(() => resolve(true)));
+    srv.listen({ path: `\0${deviceLockName(root, pci)}` }, () => srv.close(() => resolve(true)));
   });
 }
 

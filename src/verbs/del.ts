@@ -1,9 +1,11 @@
 import { CniError, Code } from '../cni/errors.js';
-import type { Ctx, Handler } from '../cni/skel.js';
+import type { CallKey, Ctx, Handler } from '../cni/skel.js';
+import { NAME_RE } from '../config/names.js';
+import type { Host } from '../sys/host.js';
 import { execIpam } from '../ipam/ipam.js';
 import { isBdf } from '../device/pci.js';
 import type { Lock } from '../sys/lock.js';
-import { isCorruptState, moveAside, readAttachment, removeMarker, removeState, type AttachmentState, type StateFileError } from '../state/store.js';
+import { isCorruptState, loadState, moveAside, readAttachment, removeMarker, removeState, type AttachmentState, type StateFileError } from '../state/store.js';
 import { keyOf, lockAttachment, lockDevice, release, step } from './common.js';
 import { restoreUnsavedNetdev } from './del-unsaved.js';
 import { removeUnsavedDeviceInfo } from '../deviceinfo/spec.js';
@@ -58,6 +60,21 @@ export const del: Handler = async (ctx) => {
     att.release();
   }
 };
+
+/**
+ * The netconf ADD saved for this attachment (Handlers.savedNetconf), when DEL's own does not
+ * validate: DEL must not strand a pod because its NetworkAttachmentDefinition was edited into an
+ * invalid form (or a stricter release was rolled out) after ADD. Undefined when the network name
+ * is not one a state can have been saved under, or nothing usable is saved.
+ */
+export function savedNetconf(host: Host, key: CallKey): string | undefined {
+  if (!NAME_RE.test(key.net)) return undefined;
+  try {
+    return loadState(host, key)?.netconf;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The saved device, read before any lock (to know which device lock to take); a file that cannot be used says nothing here. */
 function firstLook(ctx: Ctx): string | undefined {

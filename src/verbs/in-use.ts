@@ -3,7 +3,8 @@ import type { PciDevice } from '../device/classify.js';
 import type { Host } from '../sys/host.js';
 import { isLiveNetns, netnsMayBeAlive } from '../sys/netns.js';
 import { loadMarker } from '../state/store.js';
-import { hostUseOf, hostUseReasons, netdevUsage, numVfs, vfsInUse, vfUseReasons, type HostUse } from '../net/usage.js';
+import { hostUseOf, hostUseReasons, netdevUsage, numVfs, type HostUse } from '../net/usage.js';
+import { vfsInUse, vfUseReasons } from '../state/vf-use.js';
 
 /**
  * ADD's in-use checks (the same test the node tools apply, src/net/usage.ts).
@@ -21,7 +22,7 @@ export function refusePodUse(host: Host, dev: PciDevice): void {
   }
   if (dev.pf) {
     const m = loadMarker(host, dev.pf.pci);
-    if (m && netnsMayBeAlive(m.netns)) {
+    if (m && netnsMayBeAlive(m.netns, host.fs)) {
       throw new CniError(Code.DeviceBusy, `VF ${dev.pci} cannot be attached: its PF ${dev.pf.pci} is attached to container ${m.key.containerID} (network ${m.key.net}, ${m.key.ifname}), so VF settings cannot be made through it; delete that pod first`);
     }
   }

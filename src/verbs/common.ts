@@ -1,4 +1,5 @@
 import { CniError, Code } from '../cni/errors.js';
+import { netdevsIn, pciDir } from '../device/sysfs.js';
 import type { Ctx } from '../cni/skel.js';
 import { checkUsableMac, type NetConf } from '../config/netconf.js';
 import type { CmdArgs } from '../cni/env.js';
@@ -11,7 +12,8 @@ import { locate, moveOut, restoreHostUse } from '../net/netdev.js';
 import { parsePfLink, restoreCommands, type VfSettings } from '../net/vf.js';
 import { undoDeviceInfo } from '../deviceinfo/spec.js';
 import type { Host } from '../sys/host.js';
-import { acquireLock, type Lock } from '../sys/lock.js';
+import { acquireLock, deviceLockKey, lockScope, type Lock, type LockOptions } from '../sys/lock.js';
+import { isSysError } from '../sys/errors.js';
 import { fnv64 } from '../sys/hash.js';
 import { isLiveNetns } from '../sys/netns.js';
 import { step } from '../sys/fault.js';
@@ -40,7 +42,17 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv): number {
 
 /** The per-device lock every ADD/DEL/CHECK/GC of `pci` holds; `timeoutMs` 0 = one attempt. */
 export function lockDevice(host: Host, pci: string, timeoutMs = lockTimeoutMs(host.env)): Promise<Lock> {
-  return acquireLock(host.root || '/', `pci/${pci}`, { timeoutMs });
+  return lockOrRetry(host, deviceLockKey(pci), { timeoutMs });
+}
+
+/** A lock, or 11 (try again later) when another dpdk-cni call holds it past the timeout. */
+async function lockOrRetry(host: Host, key: string, opts: LockOptions): Promise<Lock> {
+  try {
+    return await acquireLock(lockScope(host.root), key, opts);
+  } catch (e) {
+    if (isSysError(e, 'lock-timeout')) throw new CniError(Code.TryAgainLater, e.message);
+    throw e;
+  }
 }
 
 /**
@@ -53,7 +65,7 @@ export function lockDevice(host: Host, pci: string, timeoutMs = lockTimeoutMs(ho
  */
 export function lockAttachment(host: Host, key: AttachmentKey, timeoutMs = lockTimeoutMs(host.env)): Promise<Lock> {
   const id = `${key.net}@${key.containerID}@${key.ifname}`;
-  return acquireLock(host.root || '/', `att/${fnv64(id)}`, { timeoutMs, what: `attachment ${key.containerID}/${key.ifname} of network ${key.net}` });
+  return lockOrRetry(host, `att/${fnv64(id)}`, { timeoutMs, what: `attachment ${key.containerID}/${key.ifname} of network ${key.net}` });
 }
 
 /** MAC priority: runtimeConfig.mac > CNI_ARGS MAC > netconf mac. */
@@ -107,7 +119,7 @@ export interface RestoreOptions {
  */
 export async function restore(host: Host, args: CmdArgs, st: AttachmentState, log: Logger, opts: RestoreOptions = {}): Promise<string[]> {
   const problems: string[] = [];
-  const netns = !opts.assumeNetnsGone && isLiveNetns(st.netns) ? st.netns : undefined;
+  const netns = !opts.assumeNetnsGone && isLiveNetns(st.netns, host.fs) ? st.netns : undefined;
   // The device may belong to another attachment by now (this one's ADD was killed before it
   // wrote its marker, and another pod took the device): then its VF settings and netdev are that
   // pod's, not ours to put back. Our IPAM allocation and device-info file are still ours.
@@ -117,8 +129,11 @@ export async function restore(host: Host, args: CmdArgs, st: AttachmentState, lo
 
   if (!devicePassedOn && st.vf && st.pf?.netdev) {
     const pf = parsePfLink(ipJson(host, ['-d', 'link', 'show', 'dev', st.pf.netdev]));
-    if (!pf) log.warn('PF netdev is gone; VF settings cannot be restored', { pf: st.pf.netdev });
-    else if (!pf.vfs.has(st.pf.vfIndex)) log.warn('VF no longer exists on the PF; nothing to restore', { pf: st.pf.netdev, vf: st.pf.vfIndex });
+    if (!pf) {
+      // a PF that sysfs still shows was not read (ip failed): retry, never drop its VF's settings
+      if (netdevsIn(host, pciDir(host, st.pf.pci)).includes(st.pf.netdev)) problems.push(`cannot read PF ${st.pf.netdev} with "ip -d link show" although it is there, so VF ${st.pf.vfIndex} settings are not restored yet`);
+      else log.warn('PF netdev is gone; VF settings cannot be restored', { pf: st.pf.netdev });
+    } else if (!pf.vfs.has(st.pf.vfIndex)) log.warn('VF no longer exists on the PF; nothing to restore', { pf: st.pf.netdev, vf: st.pf.vfIndex });
     else {
       try {
         ipRun(host, restoreCommands(st.pf.netdev, st.pf.vfIndex, st.vf.applied, st.vf.original, pf.vfs.get(st.pf.vfIndex)));

@@ -1,7 +1,7 @@
 import { cut } from '../cni/quote.js';
-import type { Logger } from '../log/logger.js';
-import type { Host } from './host.js';
-import type { Exec } from './exec.js';
+import type { Logger } from './logger.js';
+import type { Host } from '../sys/host.js';
+import type { Exec } from '../sys/exec.js';
 
 /**
  * logLevel "debug": every program run through host.exec (ip, nsenter, vdpa) is logged with its
@@ -20,7 +20,7 @@ export function loggedExec(exec: Exec, log: Logger): Exec {
   };
 }
 
-/** The host to run a command with: its exec logged when the level is debug, else unchanged. */
-export function hostForLevel(host: Host, level: string, log: Logger): Host {
-  return level === 'debug' ? { ...host, exec: loggedExec(host.exec, log) } : host;
+/** The host to run a command with: its exec logged when `log` is at debug level, else unchanged. */
+export function withExecLog(host: Host, log?: { level: string; logger: Logger }): Host {
+  return log?.level === 'debug' ? { ...host, exec: loggedExec(host.exec, log.logger) } : host;
 }

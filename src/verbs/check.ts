@@ -117,7 +117,7 @@ function expectedResult(ctx: Ctx, st: AttachmentState, bad: string[]): Result | 
 
 /** Kernel modes: the device ADD moved in, found by its identity, has the name, MAC, MTU and addresses expected. */
 function checkNetdev(host: Host, st: AttachmentState, nd: NetdevState, expected: Result | undefined, bad: string[]): void {
-  if (!isLiveNetns(st.netns)) {
+  if (!isLiveNetns(st.netns, host.fs)) {
     bad.push(`network namespace ${st.netns} is gone`);
     return;
   }

@@ -7,4 +7,5 @@ export const handlers: Handlers = {
   CHECK: async () => (await import('./check.js')).check,
   GC: async () => (await import('./gc.js')).gc,
   STATUS: async () => (await import('./status.js')).status,
+  savedNetconf: async (host, key) => (await import('./del.js')).savedNetconf(host, key),
 };

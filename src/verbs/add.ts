@@ -40,7 +40,7 @@ async function healStale(ctx: Ctx, pci: string): Promise<void> {
   if (mine) {
     // ADD repeated for the same attachment without a DEL: undo the first one before redoing it.
     log.warn('ADD repeated for an attachment that exists; releasing the previous one first', { pci });
-    const problems = await release(host, ctx.args, mine, log, { assumeNetnsGone: !isLiveNetns(mine.netns) });
+    const problems = await release(host, ctx.args, mine, log, { assumeNetnsGone: !isLiveNetns(mine.netns, host.fs) });
     if (problems.length > 0) throw new CniError(Code.DeviceBusy, `could not release the previous ADD of this attachment: ${problems.join('; ')}`);
   }
 }
@@ -82,7 +82,7 @@ async function healOtherOwner(ctx: Ctx, pci: string, marker: Marker): Promise<vo
   const holder = `container ${marker.key.containerID} (${marker.key.ifname}, network ${marker.key.net})`;
   if (unusable) {
     // nothing in it can be trusted, its pod may be alive: only a dead netns lets the device go
-    if (netnsMayBeAlive(marker.netns)) {
+    if (netnsMayBeAlive(marker.netns, host.fs)) {
       throw new CniError(
         Code.DeviceBusy,
         `PCI device ${pci} is allocated to ${holder} whose network namespace ${marker.netns} is still alive, and its state file ${unusable.file} is corrupt (${unusable.problem}): delete that pod (its DEL sets the file aside) or move the file away by hand`,
@@ -91,10 +91,10 @@ async function healOtherOwner(ctx: Ctx, pci: string, marker: Marker): Promise<vo
     log.warn(`the previous owner's state file ${unusable.file} is corrupt (${unusable.problem}); nothing in it is restored`, { file: unusable.file });
   }
   const owner = found?.pci === pci ? found : undefined;
-  if (owner && owner.phase === 'added' && netnsMayBeAlive(owner.netns)) {
+  if (owner && owner.phase === 'added' && netnsMayBeAlive(owner.netns, host.fs)) {
     throw new CniError(
       Code.DeviceBusy,
-      `PCI device ${pci} is already allocated to ${holder} whose network namespace ${owner.netns} is still alive${isLiveNetns(owner.netns) ? '' : ' (or cannot be inspected: permission denied, so it is not taken)'}; the device plugin gave the same device twice or the old pod is still terminating`,
+      `PCI device ${pci} is already allocated to ${holder} whose network namespace ${owner.netns} is still alive${isLiveNetns(owner.netns, host.fs) ? '' : ' (or cannot be inspected: permission denied, so it is not taken)'}; the device plugin gave the same device twice or the old pod is still terminating`,
     );
   }
   const why = unusable ? 'its attachment state is corrupt and its network namespace is gone' : !owner ? 'its attachment state is gone (a DEL was interrupted)' : owner.phase !== 'added' ? 'its ADD never completed' : 'its pod is gone but its DEL never came';
@@ -154,7 +154,7 @@ export const add: Handler = async (ctx) => {
   const chained = prevResultOf(ctx.conf.prevResult);
   // Every mode: a DPDK or vhost-vdpa attachment moves nothing into the pod, but an allocation
   // recorded for a netns that is not alive would be healed away by the next pod's ADD at once.
-  if (!isLiveNetns(ctx.args.netns)) {
+  if (!isLiveNetns(ctx.args.netns, ctx.host.fs)) {
     throw new CniError(Code.NetnsFailed, `CNI_NETNS ${quote(ctx.args.netns)} is not a live network namespace (gone, not a netns mount, or a namespace of another type): the runtime must pass the pod's network namespace`);
   }
   return holdingLocks(ctx, pci, async () => {
@@ -196,7 +196,7 @@ async function prepare(ctx: Ctx, pci: string): Promise<Prepared> {
   const prep: Prepared = { dev, settings, known, originalVf: originalVf(ctx, dev, settings.vf) };
   if (isKernel(dev)) prep.netdev = netdevPlan(ctx, dev, settings.netdevMac);
   else prep.mtu = userspaceMtu(ctx, dev, known);
-  if (conf.deviceInfoFile) prep.deviceInfo = deviceInfoTarget(deviceInfoPath(host, conf.deviceInfoFile, keyOf(ctx)));
+  if (conf.deviceInfoFile) prep.deviceInfo = deviceInfoTarget(host, deviceInfoPath(host, conf.deviceInfoFile, keyOf(ctx)));
   else log.info('no runtimeConfig.CNIDeviceInfoFile: Multus will not publish device-info for this attachment (add "capabilities": {"CNIDeviceInfoFile": true} and the resourceName annotation)');
   return prep;
 }

@@ -23,7 +23,7 @@ export function restoreUnsavedNetdev(host: Host, key: AttachmentKey, pci: string
     log.info('no saved state, and the device is allocated to another attachment: its netdev is left alone', { pci, owner: marker.key });
     return;
   }
-  const netns = isLiveNetns(podNetns) ? podNetns : undefined;
+  const netns = isLiveNetns(podNetns, host.fs) ? podNetns : undefined;
   const saved = marker?.netdev;
   if (saved) {
     const at = locate(host, saved, pci, netns);
