@@ -1,6 +1,7 @@
 import { isBdf } from '../../device/pci.js';
 import { readInt } from '../../device/sysfs.js';
-import { vfHostUseReasons, vfsInUse, vfsUsedByHost, vfUseReasons } from '../../net/usage.js';
+import { vfHostUseReasons, vfsUsedByHost } from '../../net/usage.js';
+import { vfsInUse, vfUseReasons } from '../../state/vf-use.js';
 import type { Host } from '../../sys/host.js';
 import { failed, refused } from '../shared/errors.js';
 import { withDeviceLocks } from './locks.js';

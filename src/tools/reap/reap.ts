@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import type { CmdArgs } from '../../cni/env.js';
 import { CniError, Code } from '../../cni/errors.js';
 // The one file of the node tools that reaches into the CNI verbs: DEL and GC's release and lock.
-import { lockDevice, release } from '../../commands/common.js';
+import { lockDevice, release } from '../../verbs/common.js';
 import type { Logger } from '../../log/logger.js';
 import type { Host } from '../../sys/host.js';
 import type { Lock } from '../../sys/lock.js';
