@@ -78,6 +78,9 @@ describe('a node file with errors', () => {
       /^ {2}- vdpa\.0\.driver: one of "vhost_vdpa", "virtio_vdpa" expected$/,
       /^ {2}- devicePlugin\.file: an absolute path/,
       /^ {2}- devicePlugin\.resourceList\.0\.resourceName: /,
+      // the cross-field rules are checked too, on the parts that have the right shape
+      /^ {2}- drivers\.1: give exactly one of pci, vendorDevice, pf \(with vfs\) or mac$/,
+      /^ {2}- drivers\.2\.vfs: needs pf$/,
     ]) expect(lines.some((l) => want.test(l)), `${want} in\n${r.stderr}`).toBe(true);
     expect(snapshot(n.root)).toEqual(before);
   });

@@ -82,7 +82,23 @@ export function selectorText(r: DriverRule): string {
 /** Rules zod cannot say in one field: one selector per driver rule, no repeats. */
 function crossChecks(f: NodeFile): string[] {
   const v: string[] = [];
-  (f.drivers ?? []).forEach((r, i) => {
+  // also run on a file that failed the schema: a part with the wrong shape is skipped, not thrown on
+  const each = <T>(list: T[] | undefined, fn: (x: T, i: number) => void) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((x, i) => {
+      try {
+        fn(x, i);
+      } catch {
+        /* reported by the schema */
+      }
+    });
+  };
+  const keysOf = <T>(list: T[] | undefined, key: (x: T) => string): string[] => {
+    const out: string[] = [];
+    each(list, (x) => out.push(key(x)));
+    return out;
+  };
+  each(f.drivers, (r, i) => {
     const kinds = [r.pci, r.vendorDevice, r.pf, r.mac].filter((x) => x !== undefined).length;
     if (kinds !== 1) v.push(`drivers.${i}: give exactly one of pci, vendorDevice, pf (with vfs) or mac`);
     if (r.vfs !== undefined && r.pf === undefined) v.push(`drivers.${i}.vfs: needs pf`);
@@ -95,13 +111,13 @@ function crossChecks(f: NodeFile): string[] {
       seen.add(k);
     });
   };
-  dup('vfs', (f.vfs ?? []).map((x) => x.pf.toLowerCase()));
-  dup('vdpa', (f.vdpa ?? []).map((x) => x.name));
-  const rl = f.devicePlugin?.resourceList ?? [];
-  rl.forEach((r, i) => {
+  dup('vfs', keysOf(f.vfs, (x) => x.pf.toLowerCase()));
+  dup('vdpa', keysOf(f.vdpa, (x) => x.name));
+  const rl = f.devicePlugin?.resourceList;
+  each(rl, (r, i) => {
     if (r.resourcePrefix !== undefined && r.resourceName.includes('/')) v.push(`devicePlugin.resourceList.${i}: give the prefix either in resourcePrefix or in resourceName, not both`);
   });
-  dup('devicePlugin.resourceList', rl.map((r) => fullResourceName(r)));
+  dup('devicePlugin.resourceList', keysOf(rl, (r) => fullResourceName(r)));
   return v;
 }
 
@@ -152,7 +168,9 @@ export function parseNodeFile(text: string): { file: NodeFile } | { violations: 
   }
   const r = nodeFile.safeParse(raw, { reportInput: true });
   if (!r.success) {
-    return { violations: r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${issueText(i as unknown as Issue)}`) };
+    // every violation at once: the cross-field rules too, on what of the file has the right shape
+    const cross = raw !== null && typeof raw === 'object' ? crossChecks(raw as NodeFile) : [];
+    return { violations: [...r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${issueText(i as unknown as Issue)}`), ...cross] };
   }
   const v = crossChecks(r.data);
   return v.length > 0 ? { violations: v } : { file: r.data };
