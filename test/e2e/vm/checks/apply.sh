@@ -6,7 +6,7 @@
 # netdevsim PF, 0000:00:13.0 on vp-vdpa with vdpa0 on vhost_vdpa, and merges two resources into
 # an existing /etc/pcidp/config.json; a second apply changes nothing. Then: a device the host uses
 # is refused, a file with errors changes nothing, a vDPA device moves to virtio_vdpa, and reap
-# releases a DPDK attachment whose netns is gone. Runs the built executable (npm run build first).
+# releases a DPDK attachment whose netns is gone. Runs the shipped executable (npm run build first).
 # Exits non-zero if any check fails. Give it VMH_TIMEOUT=900 (each tool start costs seconds under TCG).
 set -uo pipefail
 
@@ -15,7 +15,7 @@ if [ "${VMH_GUEST:-0}" != 1 ]; then
   exit 2
 fi
 REPO=$(cd "$(dirname "$0")/../../../.." && pwd)
-BIN=${DPDK_CNI_BIN:-$REPO/dist/dpdk-cni}
+BIN=${DPDK_CNI_BIN:-$REPO/dist/dpdk-cni-linux-x64}   # the shipped executable
 [ -x "$BIN" ] || { echo "apply.sh: $BIN missing: run npm run build on the host first" >&2; exit 2; }
 OUT=${VMH_RUN:-/tmp}
 
@@ -108,8 +108,9 @@ sed 's/"vhost_vdpa"/"virtio_vdpa"/' "$NODEFILE" >"$OUT/virtio.json"
 expect_rc 0 "node apply with vdpa0 on virtio_vdpa" node apply -f "$OUT/virtio.json"
 show
 check "vdpa0 is on virtio_vdpa" test "$(basename "$(readlink /sys/bus/vdpa/devices/vdpa0/driver)")" = virtio_vdpa
-# virtio-net probes the new virtio device after the bind returns (s3-virtio-vdpa waits for it too)
-check "  ...with a virtio-net netdev (within 10 s)" bash -c 'for i in $(seq 100); do ls /sys/bus/vdpa/devices/vdpa0/virtio*/net/ 2>/dev/null | grep -q . && exit 0; sleep 0.1; done; ls -R /sys/bus/vdpa/devices/vdpa0/ | head -20; exit 1'
+# virtio_vdpa parents the virtio device to the vDPA device's DMA device, the PCI function (as in
+# s3-virtio-vdpa), and virtio-net probes it after the bind returns
+check "  ...with a virtio-net netdev under 0000:00:13.0 (within 10 s)" bash -c 'for i in $(seq 100); do ls /sys/bus/pci/devices/0000:00:13.0/virtio*/net/ 2>/dev/null | grep -q . && exit 0; sleep 0.1; done; ls /sys/bus/pci/devices/0000:00:13.0/; exit 1'
 expect_rc 0 "back to vhost_vdpa" node apply -f "$NODEFILE"
 check "vdpa0 is on vhost_vdpa again" test "$(basename "$(readlink /sys/bus/vdpa/devices/vdpa0/driver)")" = vhost_vdpa
 
