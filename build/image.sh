@@ -41,13 +41,17 @@ trap cleanup EXIT
 
 # 1. base: the loader and the libraries the executable links against, at the paths ldd reports
 # (ldd lines: "libc.so.6 => /lib/.../libc.so.6 (0x...)" and the loader "/lib64/ld-linux-x86-64.so.2 (0x...)")
-libs=$(ldd "$EXE" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+# plus iproute2's ip and its libraries: the reaper (dpdk-cni reap, the DaemonSet's second container)
+# restores VF settings and gives netdevs back their name/MAC/MTU with it
+IP=$(command -v ip) || die "iproute2's ip is not installed (the reaper needs it in the image): apt-get install iproute2"
+libs=$({ ldd "$EXE"; ldd "$IP"; } | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
 grep -q ld-linux <<<"$libs" || die "ldd did not report the dynamic loader of $EXE"
 [ -n "$libs" ] || die "ldd found no libraries for $EXE"
 mkdir -p "$WORK/rootfs"
 for l in $libs; do
   install -D -m 0755 "$(readlink -f "$l")" "$WORK/rootfs$l"
 done
+install -D -m 0755 "$(readlink -f "$IP")" "$WORK/rootfs/usr/sbin/ip"
 mkdir -p "$WORK/rootfs/tmp" "$WORK/rootfs/etc"
 chmod 1777 "$WORK/rootfs/tmp"
 printf 'root:x:0:0:root:/:/usr/bin/dpdk-cni\n' >"$WORK/rootfs/etc/passwd"

@@ -20,3 +20,7 @@ DPDK_CNI_BIN="$PWD/dist/dpdk-cni-linux-x64" npx vitest run test/integration test
 bash test/e2e/run.sh
 # the node tools (bind/unbind with real effect, doctor) in the same kind of guest
 VMH_TIMEOUT=900 bash test/e2e/vm/vm-run.sh test/e2e/vm/checks/tools.sh
+# node apply (VF counts, drivers, vDPA, device plugin config) and reap in the guest: with an
+# emulated IOMMU, and without one (the AWS EC2 shape: vfio-pci in no-IOMMU mode)
+VMH_TIMEOUT=900 bash test/e2e/vm/vm-run.sh test/e2e/vm/checks/apply.sh
+VMH_IOMMU=0 VMH_TIMEOUT=900 bash test/e2e/vm/vm-run.sh test/e2e/vm/checks/apply.sh

@@ -58,6 +58,11 @@ describe.runIf(isRoot)('container image (build/image.sh, root)', () => {
     const files = sh('find', [rootfs, '-type', 'f']).stdout.trim().split('\n').map((f) => f.slice(rootfs.length));
     expect(files.filter((f) => /\/(node|bun|sh|bash|busybox|apt|dpkg|npm)$/.test(f))).toEqual([]);
     expect(files).toContain('/usr/bin/dpdk-cni');
+    expect(files).toContain('/usr/sbin/ip'); // the reaper's (install-daemonset.yaml)
+    // with every library it links: it runs from the image's root alone
+    const ip = spawnSync('chroot', [rootfs, '/usr/sbin/ip', '-V'], { encoding: 'utf8' });
+    expect(ip.status, ip.stderr).toBe(0);
+    expect(ip.stdout).toMatch(/^ip utility, iproute2-/);
   });
 
   it('runs from its own root filesystem: VERSION, and the installer into a "host" directory', () => {

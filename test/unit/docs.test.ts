@@ -86,3 +86,16 @@ describe('links between README.md and docs/', () => {
     expect(broken).toEqual([]);
   });
 });
+
+describe('README: the node file it shows', () => {
+  it('is docs/node-files/sriov-vf-dpdk.json, byte for byte (the file tools-apply applies on a simulated node)', () => {
+    const shown = /```json\n([\s\S]*?)```/.exec(read('README.md'))?.[1];
+    expect(shown).toBe(read('docs/node-files/sriov-vf-dpdk.json'));
+  });
+
+  it('names the reaper command the DaemonSet runs', () => {
+    const ds = read('install-daemonset.yaml');
+    expect(ds).toContain('command: ["/usr/bin/dpdk-cni", "reap", "--every", "60"');
+    expect(read('README.md')).toContain('`dpdk-cni reap --every 60`');
+  });
+});

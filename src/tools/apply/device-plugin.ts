@@ -1,0 +1,63 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Host } from '../../sys/host.js';
+import { parseConfig } from '../dp-config/check.js';
+import { writeConfig } from '../dp-config/generate.js';
+import { DEFAULT_CONFIG, fullName, MAX_CONFIG_BYTES, type DpConfig, type DpResource } from '../dp-config/types.js';
+import { failed } from '../shared/errors.js';
+import type { NodeFile } from './schema.js';
+import { unchanged, type Step } from './step.js';
+
+/**
+ * The node file's resources as the device plugin reads them: a resourceName written with its
+ * prefix ("intel.com/intel_sriov_dpdk", as the seeds' configs and the NAD annotation spell it) is
+ * split into resourcePrefix + resourceName (the device plugin accepts only [A-Za-z0-9_] names).
+ */
+export function normalise(r: { resourceName: string; resourcePrefix?: string | undefined }): DpResource {
+  const { resourceName, resourcePrefix, ...rest } = r as DpResource;
+  const slash = resourceName.lastIndexOf('/');
+  if (slash < 0) return { ...(resourcePrefix !== undefined ? { resourcePrefix } : {}), resourceName, ...rest };
+  return { resourcePrefix: resourceName.slice(0, slash), resourceName: resourceName.slice(slash + 1), ...rest };
+}
+
+/**
+ * Merge into the device plugin's config.json: a resource of the node file replaces the one of the
+ * same prefix/name in place, others are appended, every other resource and top-level field of the
+ * file is kept. A file that is not a device plugin config is never replaced (dp-config's rule).
+ */
+export function planDevicePlugin(host: Host, dp: NonNullable<NodeFile['devicePlugin']>): Step {
+  const file = dp.file ?? DEFAULT_CONFIG;
+  const id = 'device-plugin';
+  const wanted = dp.resourceList.map(normalise);
+  const what = `${file} has ${wanted.map(fullName).join(', ') || 'its resources'}`;
+  const read = host.fs.readRegular(host.p(file), MAX_CONFIG_BYTES);
+  let base: DpConfig & Record<string, unknown> = { resourceList: [] };
+  if (read && 'problem' in read) throw failed(`devicePlugin: ${file} ${read.problem}`);
+  if (read && read.text.trim() !== '') {
+    const p = parseConfig(read.text);
+    if (!p.config) throw failed(`devicePlugin: ${file} exists and is not a device plugin config (${p.error}); apply never replaces another file: fix or remove it`);
+    base = p.config as DpConfig & Record<string, unknown>;
+  }
+  const list = [...base.resourceList];
+  const changed: string[] = [];
+  for (const r of wanted) {
+    const i = list.findIndex((x) => fullName(x) === fullName(r));
+    if (i < 0) {
+      list.push(r);
+      changed.push(`add ${fullName(r)}`);
+    } else if (!isDeepStrictEqual(list[i], r)) {
+      list[i] = r;
+      changed.push(`replace ${fullName(r)}`);
+    }
+  }
+  if (changed.length === 0) return unchanged(id, what);
+  const text = `${JSON.stringify({ ...base, resourceList: list }, null, 2)}\n`;
+  const kept = base.resourceList.filter((x) => !wanted.some((r) => fullName(r) === fullName(x))).map(fullName);
+  return {
+    id, what, unchanged: false, actions: [`${changed.join(', ')} in ${file}${kept.length > 0 ? ` (kept: ${kept.join(', ')})` : ''}`],
+    notes: ['the device plugin reads its config only at start: restart its pods (or update its ConfigMap) to use it'],
+    run: async () => {
+      const w = writeConfig(host, file, text);
+      return [`wrote ${file} (${w.replaced}): ${changed.join(', ')}`];
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { networkDevices, netdevFacts, readFunction, type NodeDevice } from '../../device/scan.js';
+import { lastKnown } from '../../state/last-known.js';
+import type { Host } from '../../sys/host.js';
+import { executeBind, parseTarget, planBind, targetText, writeText, type BindPlan, type Target } from '../bind/bind.js';
+import { ToolError } from '../shared/errors.js';
+import { withDeviceLocks } from './locks.js';
+import { indexes, selectorText, type DriverRule, type NodeFile } from './schema.js';
+import { unchanged, type Step } from './step.js';
+import { findPf, futureVf, vfLinks } from './vfs.js';
+
+/** A device a rule chose, and whether it exists yet (a VF the vfs step makes does not). */
+export interface Chosen {
+  pci: string;
+  target: Target;
+  rule: number;
+  exists: boolean;
+}
+
+/** The devices each driver rule chooses on this node; problems are violations of the file on this node. */
+export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; problems: string[]; notes: string[] } {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const byPci = new Map<string, Chosen>();
+  let devs: NodeDevice[] | undefined;
+  const all = () => (devs ??= networkDevices(host));
+  const add = (pci: string, target: Target, rule: number, exists: boolean) => {
+    const prev = byPci.get(pci);
+    if (prev && targetText(prev.target) !== targetText(target)) {
+      problems.push(`drivers.${rule}: ${pci} is also chosen by drivers.${prev.rule}, for ${targetText(prev.target)}, not ${targetText(target)}`);
+      return;
+    }
+    if (!prev) byPci.set(pci, { pci, target, rule, exists });
+  };
+  (f.drivers ?? []).forEach((r: DriverRule, i) => {
+    const target = r.driver === 'kernel' ? ({ kind: 'kernel' } as const) : parseTarget(r.driver);
+    const before = byPci.size;
+    if (r.pci) {
+      for (const raw of r.pci) {
+        const pci = raw.toLowerCase();
+        if (readFunction(host, pci)) add(pci, target, i, true);
+        else problems.push(`drivers.${i}: no PCI device ${pci} on this node`);
+      }
+    } else if (r.vendorDevice) {
+      const want = new Set(r.vendorDevice.map((v) => v.toLowerCase()));
+      for (const d of all()) if (want.has(`${d.vendor}:${d.device}`)) add(d.pci, target, i, true);
+    } else if (r.pf) {
+      const pf = findPf(host, r.pf);
+      if (!pf?.pci) {
+        problems.push(`drivers.${i}: no SR-IOV PF ${r.pf} with PCI VFs on this node`);
+        return;
+      }
+      const have = vfLinks(host, pf);
+      // the vfs entry of the same PF, however each names it (netdev name or PCI address)
+      const planned = f.vfs?.find((v) => findPf(host, v.pf)?.dir === pf.dir)?.count;
+      const count = planned ?? have.size;
+      const want = r.vfs ? (indexes(r.vfs) ?? []) : [...Array(count).keys()];
+      for (const n of want) {
+        if (n >= count) {
+          problems.push(`drivers.${i}: ${r.pf} has ${count} VF(s)${planned !== undefined ? ' (as vfs asks)' : ''}: there is no VF ${n}`);
+          continue;
+        }
+        const pci = have.get(n) ?? futureVf(host, pf, n);
+        if (!pci) problems.push(`drivers.${i}: the address VF ${n} of ${r.pf} will have cannot be told (no sriov_offset/sriov_stride)`);
+        else add(pci, target, i, have.has(n) && (planned === undefined || planned === have.size));
+      }
+    } else if (r.mac) {
+      const want = new Set(r.mac.map((m) => m.toLowerCase()));
+      for (const d of all()) {
+        // a device already on vfio-pci has no netdev: the MAC bind recorded before it went
+        const mac = d.netdev ? netdevFacts(host, d.pci, d.netdev).mac : lastKnown(host, d.pci)?.mac;
+        if (mac && want.has(mac.toLowerCase())) add(d.pci, target, i, true);
+      }
+    }
+    if (byPci.size === before && problems.length === 0) notes.push(`drivers.${i} (${selectorText(r)}) chooses no device on this node`);
+  });
+  return { chosen: [...byPci.values()].sort((a, b) => a.pci.localeCompare(b.pci)), problems, notes };
+}
+
+function planText(p: BindPlan): string[] {
+  return [...(p.modprobe ? [`modprobe ${p.modprobe}`] : []), ...p.writes.map((w) => writeText(w, 'write'))];
+}
+
+/** A fix an earlier step of the same apply makes (no-IOMMU mode, the VFs): checked again when the step runs. */
+function laterFixable(e: unknown, f: NodeFile): boolean {
+  return e instanceof ToolError && e.kind === 'error' && f.noIommu === true && /no-IOMMU mode is off/.test(e.message);
+}
+
+/**
+ * One step per chosen device: the same plan, safety checks and sysfs writes as `dpdk-cni bind`
+ * (never --force: a device the host or a live pod uses is refused), run under the device's lock
+ * and planned again under it.
+ */
+export function planDriver(host: Host, f: NodeFile, c: Chosen, timeoutMs: number): Step {
+  const id = `driver:${c.pci}`;
+  const what = `${c.pci} on ${targetText(c.target)}`;
+  let actions = [`bind ${c.pci} to ${targetText(c.target)} once it exists`];
+  if (c.exists) {
+    try {
+      const p = planBind(host, c.pci, c.target, { force: false });
+      if (p.unchanged) return unchanged(id, what, p.notes);
+      actions = planText(p);
+    } catch (e) {
+      if (!laterFixable(e, f)) throw e;
+      actions = [`bind ${c.pci} to ${targetText(c.target)} after no-IOMMU mode is on`];
+    }
+  }
+  return {
+    id, what, unchanged: false, notes: [], actions,
+    run: () =>
+      withDeviceLocks(host, [c.pci], async () => {
+        const p = planBind(host, c.pci, c.target, { force: false });
+        if (p.unchanged) return [`${c.pci} is already on ${targetText(c.target)}`];
+        try {
+          const o = await executeBind(host, p, timeoutMs);
+          return [...o.done, ...o.notes.map((n) => `note: ${n}`)];
+        } catch (e) {
+          const done = p.done.length > 0 ? ` (done: ${p.done.join('; ')})` : '';
+          throw e instanceof ToolError ? new ToolError(e.kind, `${e.message}${done}`) : e;
+        }
+      }),
+  };
+}

@@ -1,0 +1,73 @@
+import type { Host } from '../../sys/host.js';
+import { ToolError } from '../shared/errors.js';
+import { planDevicePlugin } from './device-plugin.js';
+import { chooseDevices, planDriver } from './drivers.js';
+import { planNoIommu } from './noiommu.js';
+import type { NodeFile } from './schema.js';
+import type { Step } from './step.js';
+import { planVdpa } from './vdpa.js';
+import { planVfs } from './vfs.js';
+
+/**
+ * The whole apply, planned before anything changes: no-IOMMU mode, VF counts, drivers, vDPA
+ * devices, the device plugin config — in that order (VFs exist before they are bound, a vDPA
+ * parent is on its driver before its device is made). Every problem is collected: `refusals`
+ * (a device the host or a pod uses: exit 1) and `problems` (the file cannot be applied to this
+ * node: exit 2); with any of them, nothing is run.
+ */
+export interface Plan {
+  steps: Step[];
+  refusals: string[];
+  problems: string[];
+  notes: string[];
+}
+
+export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
+  const plan: Plan = { steps: [], refusals: [], problems: [], notes: [] };
+  const attempt = (fn: () => Step) => {
+    try {
+      plan.steps.push(fn());
+    } catch (e) {
+      (e instanceof ToolError && e.kind === 'refused' ? plan.refusals : plan.problems).push((e as Error).message);
+    }
+  };
+  if (f.noIommu !== undefined) attempt(() => planNoIommu(host, f.noIommu as boolean));
+  for (const v of f.vfs ?? []) attempt(() => planVfs(host, v.pf, v.count, timeoutMs));
+  const chosen = chooseDevices(host, f);
+  plan.problems.push(...chosen.problems);
+  plan.notes.push(...chosen.notes);
+  for (const c of chosen.chosen) attempt(() => planDriver(host, f, c, timeoutMs));
+  for (const v of f.vdpa ?? []) attempt(() => planVdpa(host, v, timeoutMs));
+  if (f.devicePlugin) attempt(() => planDevicePlugin(host, f.devicePlugin as NonNullable<NodeFile['devicePlugin']>));
+  return plan;
+}
+
+export interface StepOutcome {
+  id: string;
+  what: string;
+  status: 'unchanged' | 'planned' | 'changed' | 'failed' | 'not-run';
+  actions?: string[];
+  done?: string[];
+  notes?: string[];
+  error?: string;
+}
+
+/** Run the planned steps in order; the first failure stops the run, the rest are reported not run. */
+export async function runPlan(steps: Step[]): Promise<StepOutcome[]> {
+  const out: StepOutcome[] = [];
+  let failedAt: number | undefined;
+  for (const [i, s] of steps.entries()) {
+    const base = { id: s.id, what: s.what, ...(s.notes.length > 0 ? { notes: s.notes } : {}) };
+    if (s.unchanged) out.push({ ...base, status: 'unchanged' });
+    else if (failedAt !== undefined || !s.run) out.push({ ...base, status: 'not-run', actions: s.actions });
+    else {
+      try {
+        out.push({ ...base, status: 'changed', done: await s.run() });
+      } catch (e) {
+        failedAt = i;
+        out.push({ ...base, status: 'failed', error: (e as Error).message });
+      }
+    }
+  }
+  return out;
+}

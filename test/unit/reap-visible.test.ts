@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { judge, mountOf, parseMountinfo } from '../../src/tools/reap/visible.js';
+
+/** What the reaper believes about a netns path that looks gone, from where it runs (src/tools/reap/visible.ts). */
+const INFO = [
+  '26 1 254:0 / / rw,relatime - overlay overlay rw',
+  '44 26 0:25 / /run/netns rw,relatime master:7 - tmpfs tmpfs rw',
+  '45 26 0:26 / /var/lib/x rw,relatime - tmpfs tmpfs rw',
+  '46 26 0:27 / /with\\040space rw shared:3 - tmpfs tmpfs rw',
+].join('\n');
+const gone = () => 'gone' as const;
+
+describe('reaper netns visibility', () => {
+  it('parses mount points and their propagation', () => {
+    const m = parseMountinfo(INFO);
+    expect(m).toEqual([
+      { point: '/', propagates: false },
+      { point: '/run/netns', propagates: true },
+      { point: '/var/lib/x', propagates: false },
+      { point: '/with space', propagates: true },
+    ]);
+    expect(mountOf(m, '/run/netns')?.point).toBe('/run/netns');
+    expect(mountOf(m, '/run/netnsx')?.point).toBe('/');
+  });
+
+  it('a gone path under a mount that receives the node\'s mounts is gone; under a private one it is not judged', () => {
+    const sight = { hostPid: false, mounts: parseMountinfo(INFO) };
+    expect(judge(sight, '/run/netns/cni-1234', gone)).toEqual({ netns: 'gone' });
+    expect(judge(sight, '/var/lib/x/ns', gone)).toMatchObject({ netns: 'unknown' });
+    expect(judge(sight, '/nowhere/ns', gone)).toMatchObject({ netns: 'unknown' });
+  });
+
+  it('/proc/PID/ns/net is judged only in the node\'s PID namespace', () => {
+    const mounts = parseMountinfo(INFO);
+    expect(judge({ hostPid: false, mounts }, '/proc/4242/ns/net', gone)).toMatchObject({ netns: 'unknown', why: expect.stringContaining('hostPID: true') });
+    expect(judge({ hostPid: true, mounts }, '/proc/4242/ns/net', gone)).toEqual({ netns: 'gone' });
+  });
+
+  it('live stays live, and a path that cannot be inspected is not judged', () => {
+    const sight = { hostPid: true, mounts: parseMountinfo(INFO) };
+    expect(judge(sight, '/run/netns/a', () => 'live')).toEqual({ netns: 'live' });
+    expect(judge(sight, '/run/netns/a', () => 'unknown')).toMatchObject({ netns: 'unknown' });
+  });
+});
