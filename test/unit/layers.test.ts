@@ -122,6 +122,21 @@ describe('layers of src/', () => {
     expect(cycles(g).map((c) => c.join(' -> '))).toEqual([]);
   });
 
+  it('the OS is reached only through sys/ (the Host seam): no other file imports fs or child_process', () => {
+    // sim/ builds simulated sysfs trees; cni/stdin.ts is the stdin collaborator main.ts hands to runCni
+    const allowed = (f: string) => f.startsWith('sys/') || f.startsWith('sim/') || f === 'cni/stdin.ts';
+    const bad: string[] = [];
+    for (const abs of walk(SRC)) {
+      const file = posix.relative(SRC, abs);
+      if (allowed(file)) continue;
+      for (const m of readFileSync(abs, 'utf8').matchAll(IMPORT_RE)) {
+        const spec = m[1] ?? m[2] ?? m[3] ?? '';
+        if (/^(node:)?(fs|fs\/promises|child_process)$/.test(spec)) bad.push(`${file} imports ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('the import reader sees static, type, re-export and dynamic imports', () => {
     expect(g.get('main.ts')).toContain('cni/skel.ts');
     expect(g.get('verbs/index.ts')).toContain('verbs/add.ts');

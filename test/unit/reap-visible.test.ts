@@ -8,7 +8,9 @@ const INFO = [
   '45 26 0:26 / /var/lib/x rw,relatime - tmpfs tmpfs rw',
   '46 26 0:27 / /with\\040space rw shared:3 - tmpfs tmpfs rw',
 ].join('\n');
-const gone = () => 'gone' as const;
+/** the machine as judge() sees it: every path in the given netns state, no symlinks */
+const at = (state: 'live' | 'gone' | 'unknown') => ({ netnsState: () => state, realpath: () => undefined });
+const gone = at('gone');
 
 describe('reaper netns visibility', () => {
   it('parses mount points and their propagation', () => {
@@ -38,7 +40,14 @@ describe('reaper netns visibility', () => {
 
   it('live stays live, and a path that cannot be inspected is not judged', () => {
     const sight = { hostPid: true, mounts: parseMountinfo(INFO) };
-    expect(judge(sight, '/run/netns/a', () => 'live')).toEqual({ netns: 'live' });
-    expect(judge(sight, '/run/netns/a', () => 'unknown')).toMatchObject({ netns: 'unknown' });
+    expect(judge(sight, '/run/netns/a', at('live'))).toEqual({ netns: 'live' });
+    expect(judge(sight, '/run/netns/a', at('unknown'))).toMatchObject({ netns: 'unknown' });
+  });
+
+  it('a netns path through a symlinked directory is judged on the mount of its real directory (/var/run -> /run)', () => {
+    const sight = { hostPid: false, mounts: parseMountinfo(INFO) };
+    const viaVarRun = { netnsState: () => 'gone' as const, realpath: (p: string) => (p === '/var/run/netns' ? '/run/netns' : undefined) };
+    expect(judge(sight, '/var/run/netns/cni-1', viaVarRun)).toEqual({ netns: 'gone' });
+    expect(judge(sight, '/var/run/netns/cni-1', gone)).toMatchObject({ netns: 'unknown' });
   });
 });

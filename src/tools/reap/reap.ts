@@ -1,4 +1,3 @@
-import { accessSync, constants } from 'node:fs';
 import type { CmdArgs } from '../../cni/env.js';
 import { CniError, Code } from '../../cni/errors.js';
 // The one file of the node tools that reaches into the CNI verbs: DEL and GC's release and lock.
@@ -45,10 +44,11 @@ function argsFor(st: AttachmentState, opts: ReapOptions): CmdArgs {
   return { command: 'DEL', containerId: st.key.containerID, netns: '', ifName: st.key.ifname, args: { ignoreUnknown: true, other: {} }, path: opts.cniPath };
 }
 
-function canRun(file: string): boolean {
+/** A regular file with an execute bit (root runs it then; accessSync(X_OK) says the same for root). */
+function canRun(host: Host, file: string): boolean {
   try {
-    accessSync(file, constants.X_OK);
-    return true;
+    const st = host.fs.stat(file);
+    return st.kind === 'file' && (st.mode & 0o111) !== 0;
   } catch {
     return false;
   }
@@ -63,11 +63,11 @@ async function tryLock(host: Host, pci: string): Promise<Lock | undefined> {
   }
 }
 
-export async function reapOnce(host: Host, log: Logger, opts: ReapOptions, sight: Sight = lookAround()): Promise<ReapOutcome[]> {
+export async function reapOnce(host: Host, log: Logger, opts: ReapOptions, sight: Sight = lookAround(host.fs)): Promise<ReapOutcome[]> {
   const out: ReapOutcome[] = [];
   for (const s of scanStates(host)) {
     if (!s.state) continue;
-    const first = judge(sight, s.state.netns);
+    const first = judge(sight, s.state.netns, host.fs);
     if (first.netns === 'live') continue;
     if (first.netns === 'unknown') {
       out.push({ ...label(s.state), status: 'not-judged', reason: first.why });
@@ -89,10 +89,10 @@ export async function reapOnce(host: Host, log: Logger, opts: ReapOptions, sight
         if (!(e instanceof StateFileError)) throw e;
         continue;
       }
-      if (!st || judge(sight, st.netns).netns !== 'gone') continue;
+      if (!st || judge(sight, st.netns, host.fs).netns !== 'gone') continue;
       // Without iproute2 (an image that lacks it) release() would take the PF for gone and drop
       // the VF settings and the netdev with a warning: not released, so the state is kept.
-      if ((st.vf || st.netdev) && !canRun(host.tool('ip'))) {
+      if ((st.vf || st.netdev) && !canRun(host, host.tool('ip'))) {
         const reason = `${host.tool('ip')} cannot be run: restoring VF settings and moving a netdev back need iproute2's ip (the image lacks it?); the state is kept`;
         out.push({ ...label(st), status: 'failed', reason });
         log.error('reap: release needs ip, which is missing', { ...label(st), reason });

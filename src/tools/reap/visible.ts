@@ -1,6 +1,5 @@
-import { readFileSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { netnsState } from '../../sys/netns.js';
+import type { Fs } from '../../sys/fs.js';
 
 /**
  * Whether the reaper may believe that an attachment's network namespace is gone. A netns path
@@ -56,43 +55,32 @@ export interface Sight {
   mounts: Mount[];
 }
 
-export function lookAround(): Sight {
-  let hostPid = false;
-  try {
-    hostPid = readFileSync('/proc/2/comm', 'utf8').trim() === 'kthreadd';
-  } catch {
-    /* not visible: another PID namespace */
-  }
-  let mounts: Mount[] = [];
-  try {
-    mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
-  } catch {
-    /* no /proc: nothing outside /proc is judged */
-  }
-  return { hostPid, mounts };
+/** What judge() asks of the machine: the netns test and symlink resolution (the Host's Fs). */
+export type Look = Pick<Fs, 'netnsState' | 'realpath'>;
+
+/**
+ * Read from the real /proc, never under DPDK_CNI_ROOT: the PID namespace and the mounts are this
+ * process's, on a simulated node too. Unreadable (no /proc): not hostPID, no mounts, so nothing
+ * outside /proc is judged.
+ */
+export function lookAround(fs: Pick<Fs, 'readText'>): Sight {
+  const hostPid = fs.readText('/proc/2/comm')?.trim() === 'kthreadd';
+  const info = fs.readText('/proc/self/mountinfo');
+  return { hostPid, mounts: info === undefined ? [] : parseMountinfo(info) };
 }
 
-export function judge(sight: Sight, path: string, state: (p: string) => 'live' | 'gone' | 'unknown' = netnsState): Verdict {
-  const s = state(path);
+export function judge(sight: Sight, path: string, look: Look): Verdict {
+  const s = look.netnsState(path);
   if (s === 'live') return { netns: 'live' };
   if (s === 'unknown') return { netns: 'unknown', why: `${path} cannot be inspected (permission denied)` };
   if (!path) return { netns: 'gone' }; // an ADD that never got a netns path: nothing in any pod
   if (/^\/proc\/\d+\/ns\/net$/.test(path)) {
     return sight.hostPid ? { netns: 'gone' } : { netns: 'unknown', why: `${path} is a process's netns and this reaper does not see the node's processes (run it in the node's PID namespace: hostPID: true)` };
   }
-  const m = mountOf(sight.mounts, real(dirname(path)));
+  const m = mountOf(sight.mounts, look.realpath(dirname(path)) ?? dirname(path));
   if (!m) return { netns: 'unknown', why: `the mounts of this process cannot be read, so ${path} cannot be judged` };
   if (!m.propagates) {
     return { netns: 'unknown', why: `${dirname(path)} is on mount ${m.point}, which does not receive the node's new mounts: a live netns could look gone (mount the node's ${dirname(path)} with mountPropagation: HostToContainer)` };
   }
   return { netns: 'gone' };
-}
-
-/** The real path of a directory (/var/run → /run), or the path as given when it does not exist. */
-function real(dir: string): string {
-  try {
-    return realpathSync(dir);
-  } catch {
-    return dir;
-  }
 }
