@@ -1,0 +1,70 @@
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/cni.js';
+import { PF, read, sriovNode, tool } from './tools-helpers.js';
+
+/**
+ * Issue #18: the node agent (`node apply`, `reap`) attacked as a black box from what
+ * docs/node-file.md and docs/reference.md promise. Each test here broke a promise on the code
+ * before its fix.
+ */
+let dir: { path: string; cleanup: () => void };
+let files: { path: string; cleanup: () => void };
+beforeEach(() => {
+  dir = tempDir('dpdk-cni-agent-attack-');
+  files = tempDir('dpdk-cni-agent-attack-files-');
+});
+afterEach(() => {
+  dir.cleanup();
+  files.cleanup();
+});
+
+const FAST = ['--timeout', '0.2'];
+function nodeFile(content: unknown): string {
+  const p = join(files.path, 'node.json');
+  writeFileSync(p, JSON.stringify(content, null, 2));
+  return p;
+}
+const apply = (root: string, content: unknown, ...args: string[]) => tool(['node', 'apply', '-f', nodeFile(content), ...FAST, ...args], root);
+/** every file under the node root with its content and mode */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out[p.slice(root.length)] = `${readFileSync(p, 'utf8')}|${statSync(p).mode}`;
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('a VF a DPDK application or VM holds open (the device plugin gave it to a pod: no dpdk-cni marker)', () => {
+  /** /proc/<pid>/fd of the simulated node: testpmd with VF 0's /dev/vfio group open */
+  function holdVf0(root: string, vf0: string): string {
+    const group = readlinkSync(join(root, `sys/bus/pci/devices/${vf0}/iommu_group`)).split('/').pop()!;
+    mkdirSync(join(root, 'proc/4343/fd'), { recursive: true });
+    writeFileSync(join(root, 'proc/4343/comm'), 'dpdk-testpmd\n');
+    symlinkSync(`/dev/vfio/${group}`, join(root, 'proc/4343/fd/9'));
+    return `/dev/vfio/${group} is open in process 4343 (dpdk-testpmd)`;
+  }
+
+  it('node apply does not change the PF\'s VF count (writing 0 destroys every VF) nor rebind the PF: exit 1, nothing written', () => {
+    const { node: n, vfs } = sriovNode(dir.path);
+    const held = holdVf0(n.root, vfs[0]!);
+    const before = snapshot(n.root);
+    for (const f of [{ vfs: [{ pf: 'ens1f0', count: 8 }] }, { vfs: [{ pf: PF, count: 0 }] }, { drivers: [{ driver: 'vfio-pci', pci: [PF] }] }]) {
+      const r = apply(n.root, f);
+      expect(r.code, `${JSON.stringify(f)}: ${r.stdout}${r.stderr}`).toBe(1);
+      expect(r.stderr).toContain(`SR-IOV PF ${PF} has VFs a DPDK application or VM holds open: VF 0 (${vfs[0]}): ${held}`);
+      expect(r.stderr).toContain('nothing was changed');
+    }
+    expect(snapshot(n.root)).toEqual(before);
+    // the same check in dpdk-cni bind, which node apply shares for the PF
+    const b = tool(['bind', PF, '--driver', 'vfio-pci', ...FAST], n.root);
+    expect(b.code).toBe(1);
+    expect(read(n.root, 'sys/bus/pci/drivers/ice/unbind')).toBe('');
+  });
+});
