@@ -68,3 +68,25 @@ describe('a VF a DPDK application or VM holds open (the device plugin gave it to
     expect(read(n.root, 'sys/bus/pci/drivers/ice/unbind')).toBe('');
   });
 });
+
+describe('a VF the vfs step of the same file destroys, chosen by address or MAC', () => {
+  it('is planned against the VFs the node will have: re-created ones are bound once back, a removed one or a MAC is an error (exit 2)', () => {
+    const { node: n, vfs } = sriovNode(dir.path);
+    // VF 0 is on vfio-pci now, but 4 → 8 VFs writes 0 first: the new VF 0 comes back on its default driver
+    const grow = apply(n.root, { vfs: [{ pf: 'ens1f0', count: 8 }], drivers: [{ driver: 'vfio-pci', pci: [vfs[0]!] }] }, '--dry-run', '--json');
+    expect(grow.code, grow.stderr).toBe(0);
+    expect(grow.json.steps.map((s: any) => [s.id, s.status, s.actions])).toEqual([
+      [`vfs:ens1f0`, 'planned', [`write "0" to /sys/bus/pci/devices/${PF}/sriov_numvfs`, `write "8" to /sys/bus/pci/devices/${PF}/sriov_numvfs`]],
+      [`driver:${vfs[0]}`, 'planned', [`bind ${vfs[0]} to vfio-pci once it exists`]],
+    ]);
+    // 4 → 2 VFs: VF 3 is gone after the vfs step; "unchanged" there made a second apply fail (no such device)
+    const before = snapshot(n.root);
+    const shrink = apply(n.root, { vfs: [{ pf: 'ens1f0', count: 2 }], drivers: [{ driver: 'iavf', pci: [vfs[3]!] }] });
+    expect(shrink.code, shrink.stdout).toBe(2);
+    expect(shrink.stderr).toContain(`- drivers.0: ${vfs[3]} is VF 3 of ens1f0, which vfs.0 removes (ens1f0 will have 2 VF(s))`);
+    const mac = apply(n.root, { vfs: [{ pf: 'ens1f0', count: 8 }], drivers: [{ driver: 'vfio-pci', mac: ['02:00:00:00:00:02'] }] });
+    expect(mac.code, mac.stdout).toBe(2);
+    expect(mac.stderr).toContain(`- drivers.0: ${vfs[2]} is VF 2 of ens1f0, whose VFs vfs.0 re-creates: a new VF does not keep the old one's MAC; choose it with "pf" and "vfs"`);
+    expect(snapshot(n.root)).toEqual(before);
+  });
+});

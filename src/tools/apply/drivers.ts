@@ -16,6 +16,31 @@ export interface Chosen {
   exists: boolean;
 }
 
+/**
+ * A VF the vfs step of the same file destroys: its PF's count changes (the kernel takes a new count
+ * only from 0, so every VF goes and the first `count` come back new, on their default driver).
+ */
+interface Recreated {
+  pf: string;
+  index: number;
+  count: number;
+  rule: number;
+}
+
+function recreatedVf(host: Host, f: NodeFile, pci: string): Recreated | undefined {
+  if (!f.vfs) return undefined;
+  const phys = host.fs.realpath(host.p(`/sys/bus/pci/devices/${pci}/physfn`));
+  if (!phys) return undefined;
+  const pf = findPf(host, phys.slice(phys.lastIndexOf('/') + 1));
+  if (!pf) return undefined;
+  const rule = f.vfs.findIndex((v) => findPf(host, v.pf)?.dir === pf.dir);
+  const have = vfLinks(host, pf);
+  const index = [...have].find(([, a]) => a === pci)?.[0];
+  const count = f.vfs[rule]?.count;
+  if (count === undefined || index === undefined || count === have.size) return undefined;
+  return { pf: f.vfs[rule]!.pf, index, count, rule };
+}
+
 /** The devices each driver rule chooses on this node; problems are violations of the file on this node. */
 export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; problems: string[]; notes: string[] } {
   const problems: string[] = [];
@@ -31,18 +56,30 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
     }
     if (!prev) byPci.set(pci, { pci, target, rule, exists });
   };
+  /**
+   * A device that is there now: a VF the vfs step re-creates is bound once it is back (chosen by
+   * its address), an error when the vfs step removes it or when it is chosen by MAC (a new VF
+   * does not have the old one's MAC); vendorDevice simply does not choose a VF that goes.
+   */
+  const addExisting = (pci: string, target: Target, rule: number, by: 'pci' | 'vendorDevice' | 'mac') => {
+    const re = recreatedVf(host, f, pci);
+    if (!re) return add(pci, target, rule, true);
+    if (by === 'mac') problems.push(`drivers.${rule}: ${pci} is VF ${re.index} of ${re.pf}, whose VFs vfs.${re.rule} re-creates: a new VF does not keep the old one's MAC; choose it with "pf" and "vfs"`);
+    else if (re.index < re.count) add(pci, target, rule, false);
+    else if (by === 'pci') problems.push(`drivers.${rule}: ${pci} is VF ${re.index} of ${re.pf}, which vfs.${re.rule} removes (${re.pf} will have ${re.count} VF(s))`);
+  };
   (f.drivers ?? []).forEach((r: DriverRule, i) => {
     const target = r.driver === 'kernel' ? ({ kind: 'kernel' } as const) : parseTarget(r.driver);
     const before = byPci.size;
     if (r.pci) {
       for (const raw of r.pci) {
         const pci = raw.toLowerCase();
-        if (readFunction(host, pci)) add(pci, target, i, true);
+        if (readFunction(host, pci)) addExisting(pci, target, i, 'pci');
         else problems.push(`drivers.${i}: no PCI device ${pci} on this node`);
       }
     } else if (r.vendorDevice) {
       const want = new Set(r.vendorDevice.map((v) => v.toLowerCase()));
-      for (const d of all()) if (want.has(`${d.vendor}:${d.device}`)) add(d.pci, target, i, true);
+      for (const d of all()) if (want.has(`${d.vendor}:${d.device}`)) addExisting(d.pci, target, i, 'vendorDevice');
     } else if (r.pf) {
       const pf = findPf(host, r.pf);
       if (!pf?.pci) {
@@ -68,7 +105,7 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
       for (const d of all()) {
         // a device already on vfio-pci has no netdev: the MAC bind recorded before it went
         const mac = d.netdev ? netdevFacts(host, d.pci, d.netdev).mac : lastKnown(host, d.pci)?.mac;
-        if (mac && want.has(mac.toLowerCase())) add(d.pci, target, i, true);
+        if (mac && want.has(mac.toLowerCase())) addExisting(d.pci, target, i, 'mac');
       }
     }
     if (byPci.size === before && problems.length === 0) notes.push(`drivers.${i} (${selectorText(r)}) chooses no device on this node`);
