@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSy
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cni.js';
-import { PF, read, sriovNode, tool } from './tools-helpers.js';
+import { awsNode, PF, read, sriovNode, tool } from './tools-helpers.js';
 
 /**
  * Issue #18: the node agent (`node apply`, `reap`) attacked as a black box from what
@@ -88,5 +88,25 @@ describe('a VF the vfs step of the same file destroys, chosen by address or MAC'
     expect(mac.code, mac.stdout).toBe(2);
     expect(mac.stderr).toContain(`- drivers.0: ${vfs[2]} is VF 2 of ens1f0, whose VFs vfs.0 re-creates: a new VF does not keep the old one's MAC; choose it with "pf" and "vfs"`);
     expect(snapshot(n.root)).toEqual(before);
+  });
+});
+
+describe('a device plugin config path apply will not write', () => {
+  it('a symbolic link at config.json is found when planning: exit 2, nothing changed (no-IOMMU mode stays off), the link and its target untouched', () => {
+    const n = awsNode(dir.path);
+    writeFileSync(join(n.root, 'sys/module/vfio/parameters/enable_unsafe_noiommu_mode'), 'N\n');
+    const target = join(files.path, 'elsewhere.json');
+    writeFileSync(target, '{"resourceList":[]}\n');
+    mkdirSync(join(n.root, 'etc/pcidp'), { recursive: true });
+    symlinkSync(target, join(n.root, 'etc/pcidp/config.json'));
+    const before = snapshot(n.root);
+    const r = apply(n.root, { noIommu: true, devicePlugin: { resourceList: [{ resourceName: 'intel.com/x', selectors: [{ drivers: ['vfio-pci'] }] }] } });
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stderr).toContain('cannot be applied to this node; nothing was changed');
+    expect(r.stderr).toContain(`- devicePlugin: /etc/pcidp/config.json is a symbolic link (to ${target}); apply does not write through links`);
+    expect(r.stderr).not.toContain('dp-config');
+    expect(snapshot(n.root)).toEqual(before);
+    expect(readFileSync(target, 'utf8')).toBe('{"resourceList":[]}\n');
+    expect(readlinkSync(join(n.root, 'etc/pcidp/config.json'))).toBe(target);
   });
 });

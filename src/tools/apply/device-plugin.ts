@@ -29,6 +29,11 @@ export function planDevicePlugin(host: Host, dp: NonNullable<NodeFile['devicePlu
   const id = 'device-plugin';
   const wanted = dp.resourceList.map(normalise);
   const what = `${file} has ${wanted.map(fullName).join(', ') || 'its resources'}`;
+  // what the write would refuse is found here, before any step runs: a symbolic link (a config
+  // written through a link, or the link replaced by a file, is never what the operator meant)
+  const link = host.fs.readlink(host.p(file));
+  if (link !== undefined) throw failed(`devicePlugin: ${file} is a symbolic link (to ${link}); apply does not write through links nor replace them with a file: set devicePlugin.file to the file itself, or remove the link`);
+  if (file.endsWith('/')) throw failed(`devicePlugin: ${file} names a directory: give the config file's path`);
   const read = host.fs.readRegular(host.p(file), MAX_CONFIG_BYTES);
   let base: DpConfig & Record<string, unknown> = { resourceList: [] };
   if (read && 'problem' in read) throw failed(`devicePlugin: ${file} ${read.problem}`);
