@@ -1,7 +1,10 @@
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cni.js';
+import { SimNode } from '../../src/sim/simnode.js';
+import { cni, isRoot, REPO, sh, tempDir, TEST_BIN } from '../helpers/cni.js';
+import { NetFixture, nsName } from '../helpers/netns.js';
 import { awsNode, PF, read, sriovNode, tool } from './tools-helpers.js';
 
 /**
@@ -109,4 +112,48 @@ describe('a device plugin config path apply will not write', () => {
     expect(readFileSync(target, 'utf8')).toBe('{"resourceList":[]}\n');
     expect(readlinkSync(join(n.root, 'etc/pcidp/config.json'))).toBe(target);
   });
+});
+
+describe.runIf(isRoot)('reap --every and SIGTERM', () => {
+  let net: NetFixture;
+  beforeEach(() => {
+    net = new NetFixture('ag');
+  });
+  afterEach(() => net.cleanup());
+
+  it('SIGTERM while a release waits on the IPAM plugin stops the loop promptly with exit 0; the attachment keeps its state', async () => {
+    const node = new SimNode(dir.path);
+    const vfs = node.sriovPf(PF, { netdev: 'ens1f0', numVfs: 2, mtu: 9000 });
+    const tools = join(node.root, 'tools');
+    mkdirSync(tools);
+    symlinkSync(join(REPO, 'test/helpers/fake-ip.mjs'), join(tools, 'ip'));
+    const fake = join(node.root, 'fake-ip.json');
+    const vf = (n: number) => ({ vf: n, link_type: 'ether', address: '00:00:00:00:00:00', vlan_list: [{}], tx_rate: 0, rate: { max_tx: 0, min_tx: 0 }, spoofchk: true, link_state: 'auto', trust: false });
+    writeFileSync(fake, JSON.stringify({ ens1f0: { mtu: 9000, vfinfo_list: [vf(0), vf(1)] } }));
+    const env = { DPDK_CNI_TEST_TOOLS: tools, FAKE_IP_STATE: fake };
+    // the attachment's IPAM plugin: host-local for ADD, then one that hangs for the reaper's DEL
+    const bin = join(node.root, 'cni-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'host-local'), `#!/bin/sh\n[ "$CNI_COMMAND" = DEL ] && exec sleep 600\nexec /usr/lib/cni/host-local\n`, { mode: 0o755 });
+    const dead = net.netns('term');
+    const add = cni({ command: 'ADD', conf: { cniVersion: '1.0.0', name: 'ag-net', type: 'dpdk-cni', deviceID: vfs[1], vlan: 100, ipam: { type: 'host-local', subnet: '10.79.0.0/24', dataDir: join(node.root, 'ipam') } }, containerId: 'termpod', netns: dead, root: node.root, bin: TEST_BIN, env, path: bin });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect(sh('ip', ['netns', 'del', nsName(dead)]).code).toBe(0);
+    const p = spawn(TEST_BIN, ['reap', '--every', '0.2', '--cni-path', bin], { env: { PATH: process.env.PATH, DPDK_CNI_ROOT: node.root, DPDK_CNI_IPAM_TIMEOUT_MS: '120000', ...env } });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    try {
+      // the pass is in the IPAM DEL once its sleep runs
+      for (let i = 0; i < 200 && !/sleep 600/.test(sh('ps', ['-eo', 'args']).stdout); i++) await new Promise((r) => setTimeout(r, 50));
+      const t0 = Date.now();
+      p.kill('SIGTERM');
+      const [code, signal] = await new Promise<[number | null, string | null]>((res) => p.once('exit', (c, s) => res([c, s])));
+      expect([code, signal], err).toEqual([0, null]);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(JSON.parse(err.trim().split('\n').at(-1)!)).toMatchObject({ msg: 'stopping', signal: 'SIGTERM' });
+      expect(existsSync(join(node.root, 'var/lib/cni/dpdk-cni/attachments/ag-net@termpod@net1.json'))).toBe(true);
+    } finally {
+      p.kill('SIGKILL');
+    }
+  }, 60_000);
 });
