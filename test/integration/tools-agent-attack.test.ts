@@ -72,6 +72,20 @@ describe('a VF a DPDK application or VM holds open (the device plugin gave it to
   });
 });
 
+describe('what a refusal tells the operator to do', () => {
+  it('never "pass --force", which node apply refuses as an unknown argument: the override that exists, bind --force, by hand', () => {
+    const { node: n, vfs } = sriovNode(dir.path);
+    mkdirSync(join(n.root, 'var/lib/cni/dpdk-cni/devices'), { recursive: true });
+    writeFileSync(join(n.root, `var/lib/cni/dpdk-cni/devices/${vfs[0]}.json`), JSON.stringify({ key: { net: 'dpdk-net', containerID: 'podF', ifname: 'net1' }, netns: `/proc/${process.pid}/ns/net` }));
+    const r = apply(n.root, { drivers: [{ driver: 'kernel', pci: [vfs[0]!] }] });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`refusing to rebind ${vfs[0]}: dpdk-cni attached it to container podF`);
+    expect(r.stderr).not.toContain('pass --force');
+    expect(r.stderr).toContain(`node apply has no --force: to override, rebind it by hand with "dpdk-cni bind ${vfs[0]} --driver kernel --force"`);
+    expect(tool(['node', 'apply', '-f', nodeFile({}), '--force'], n.root).code).toBe(2);
+  });
+});
+
 describe('a VF the vfs step of the same file destroys, chosen by address or MAC', () => {
   it('is planned against the VFs the node will have: re-created ones are bound once back, a removed one or a MAC is an error (exit 2)', () => {
     const { node: n, vfs } = sriovNode(dir.path);

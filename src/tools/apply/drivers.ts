@@ -117,6 +117,16 @@ function planText(p: BindPlan): string[] {
   return [...(p.modprobe ? [`modprobe ${p.modprobe}`] : []), ...p.writes.map((w) => writeText(w, 'write'))];
 }
 
+/**
+ * bind's refusal ends "…, or pass --force": node apply has no --force (docs/node-file.md), so the
+ * operator is told the override that exists, `dpdk-cni bind --force`, by hand.
+ */
+function withoutForce(e: unknown, c: Chosen): unknown {
+  if (!(e instanceof ToolError) || !e.message.endsWith(', or pass --force')) return e;
+  const driver = c.target.kind === 'driver' ? c.target.name : 'kernel';
+  return new ToolError(e.kind, `${e.message.slice(0, -', or pass --force'.length)}. node apply has no --force: to override, rebind it by hand with "dpdk-cni bind ${c.pci} --driver ${driver} --force"`);
+}
+
 /** A fix an earlier step of the same apply makes (no-IOMMU mode, the VFs): checked again when the step runs. */
 function laterFixable(e: unknown, f: NodeFile): boolean {
   return e instanceof ToolError && e.kind === 'error' && f.noIommu === true && /no-IOMMU mode is off/.test(e.message);
@@ -137,7 +147,7 @@ export function planDriver(host: Host, f: NodeFile, c: Chosen, timeoutMs: number
       if (p.unchanged) return unchanged(id, what, p.notes);
       actions = planText(p);
     } catch (e) {
-      if (!laterFixable(e, f)) throw e;
+      if (!laterFixable(e, f)) throw withoutForce(e, c);
       actions = [`bind ${c.pci} to ${targetText(c.target)} after no-IOMMU mode is on`];
     }
   }
@@ -145,7 +155,12 @@ export function planDriver(host: Host, f: NodeFile, c: Chosen, timeoutMs: number
     id, what, unchanged: false, notes: [], actions,
     run: () =>
       withDeviceLocks(host, [c.pci], async () => {
-        const p = planBind(host, c.pci, c.target, { force: false });
+        let p: BindPlan;
+        try {
+          p = planBind(host, c.pci, c.target, { force: false });
+        } catch (e) {
+          throw withoutForce(e, c);
+        }
         if (p.unchanged) return [`${c.pci} is already on ${targetText(c.target)}`];
         try {
           const o = await executeBind(host, p, timeoutMs);
