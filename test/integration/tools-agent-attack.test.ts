@@ -72,6 +72,22 @@ describe('a VF a DPDK application or VM holds open (the device plugin gave it to
   });
 });
 
+describe('a vDPA parent function (its vDPA devices go with its driver)', () => {
+  it('is not rebound while a process holds its /dev/vhost-vdpa-N (exit 1, by node apply and by bind)', () => {
+    const { node: n, vdpaPci } = sriovNode(dir.path);
+    mkdirSync(join(n.root, 'proc/4444/fd'), { recursive: true });
+    writeFileSync(join(n.root, 'proc/4444/comm'), 'qemu-kvm\n');
+    symlinkSync('/dev/vhost-vdpa-0', join(n.root, 'proc/4444/fd/12'));
+    const before = snapshot(n.root);
+    const r = apply(n.root, { drivers: [{ driver: 'vfio-pci', pci: [vdpaPci] }] });
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toContain(`refusing to rebind ${vdpaPci}: its vDPA device is in use: /dev/vhost-vdpa-0 is open in process 4444 (qemu-kvm)`);
+    const b = tool(['bind', vdpaPci, '--driver', 'vfio-pci', ...FAST], n.root);
+    expect(b.code, b.stdout).toBe(1);
+    expect(snapshot(n.root)).toEqual(before);
+  });
+});
+
 describe('what a refusal tells the operator to do', () => {
   it('never "pass --force", which node apply refuses as an unknown argument: the override that exists, bind --force, by hand', () => {
     const { node: n, vfs } = sriovNode(dir.path);

@@ -137,6 +137,13 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
       todo.push('stop that process (or the pod or VM it belongs to) first');
     }
   }
+  // its vDPA devices go with its driver: a /dev/vhost-vdpa-N a VM or DPDK application holds
+  const vhost = d.vdpa.flatMap((v) => (v.chardev ? [v.chardev] : []));
+  const vdpaHolders = vhost.length > 0 ? holdersOf(host, vhost) : [];
+  if (vdpaHolders.length > 0) {
+    problems.push(`its vDPA device is in use: ${holdersText(vdpaHolders)} (unbinding the parent removes its vDPA devices)`);
+    todo.push('stop that process (or the pod or VM it belongs to) first');
+  }
   const m = loadMarker(host, d.pci);
   if (m) {
     if (netnsMayBeAlive(m.netns)) {
