@@ -86,6 +86,15 @@ describe('a vDPA parent function (its vDPA devices go with its driver)', () => {
     expect(b.code, b.stdout).toBe(1);
     expect(snapshot(n.root)).toEqual(before);
   });
+
+  it('a file that rebinds a vDPA parent and wants a vDPA device on it contradicts itself (exit 2, nothing changed)', () => {
+    const { node: n, vdpaPci } = sriovNode(dir.path);
+    const before = snapshot(n.root);
+    const both = apply(n.root, { drivers: [{ driver: 'vfio-pci', pci: [vdpaPci] }], vdpa: [{ name: 'vdpa0', mgmtdev: `pci/${vdpaPci}`, driver: 'vhost_vdpa' }] });
+    expect(both.code, both.stdout).toBe(2);
+    expect(both.stderr).toContain(`- vdpa.0: vdpa0 is made on ${vdpaPci}, which drivers.0 rebinds (${vdpaPci} on vfio-pci)`);
+    expect(snapshot(n.root)).toEqual(before);
+  });
 });
 
 describe('what a refusal tells the operator to do', () => {

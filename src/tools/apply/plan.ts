@@ -37,6 +37,14 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
   plan.problems.push(...chosen.problems);
   plan.notes.push(...chosen.notes);
   for (const c of chosen.chosen) attempt(() => planDriver(host, f, c, timeoutMs));
+  // a vDPA device lives on its parent's driver: a file that also rebinds the parent contradicts itself
+  const rebinds = new Map(chosen.chosen.map((c) => [c.pci, c]));
+  (f.vdpa ?? []).forEach((v, i) => {
+    const parent = v.mgmtdev.slice(4).toLowerCase();
+    const step = plan.steps.find((s) => s.id === `driver:${parent}`);
+    const c = rebinds.get(parent);
+    if (step && !step.unchanged && c) plan.problems.push(`vdpa.${i}: ${v.name} is made on ${parent}, which drivers.${c.rule} rebinds (${step.what}): a vDPA device needs its parent on its own driver, and rebinding the parent removes its vDPA devices`);
+  });
   for (const v of f.vdpa ?? []) attempt(() => planVdpa(host, v, timeoutMs));
   if (f.devicePlugin) attempt(() => planDevicePlugin(host, f.devicePlugin as NonNullable<NodeFile['devicePlugin']>));
   return plan;
