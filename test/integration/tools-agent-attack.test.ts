@@ -111,6 +111,16 @@ describe('what a refusal tells the operator to do', () => {
   });
 });
 
+describe('the notes of a plan', () => {
+  it('a rule choosing a device an earlier rule chose for the same driver is not "chooses no device"', () => {
+    const { node: n, vfs } = sriovNode(dir.path);
+    const r = apply(n.root, { drivers: [{ driver: 'vfio-pci', pci: [vfs[2]!] }, { driver: 'vfio-pci', mac: ['02:00:00:00:00:02'] }, { driver: 'vfio-pci', pf: 'ens1f0', vfs: '2' }, { driver: 'vfio-pci', mac: ['02:00:00:00:00:99'] }] }, '--dry-run', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.steps.map((s: any) => s.id)).toEqual([`driver:${vfs[2]}`]);
+    expect(r.json.notes).toEqual(['drivers.3 (mac 02:00:00:00:00:99) chooses no device on this node']);
+  });
+});
+
 describe('a VF the vfs step of the same file destroys, chosen by address or MAC', () => {
   it('is planned against the VFs the node will have: re-created ones are bound once back, a removed one or a MAC is an error (exit 2)', () => {
     const { node: n, vfs } = sriovNode(dir.path);

@@ -48,7 +48,9 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
   const byPci = new Map<string, Chosen>();
   let devs: NodeDevice[] | undefined;
   const all = () => (devs ??= networkDevices(host));
+  let hits = 0;
   const add = (pci: string, target: Target, rule: number, exists: boolean) => {
+    hits++;
     const prev = byPci.get(pci);
     if (prev && targetText(prev.target) !== targetText(target)) {
       problems.push(`drivers.${rule}: ${pci} is also chosen by drivers.${prev.rule}, for ${targetText(prev.target)}, not ${targetText(target)}`);
@@ -70,7 +72,7 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
   };
   (f.drivers ?? []).forEach((r: DriverRule, i) => {
     const target = r.driver === 'kernel' ? ({ kind: 'kernel' } as const) : parseTarget(r.driver);
-    const before = byPci.size;
+    const before = hits;
     if (r.pci) {
       for (const raw of r.pci) {
         const pci = raw.toLowerCase();
@@ -108,7 +110,7 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
         if (mac && want.has(mac.toLowerCase())) addExisting(d.pci, target, i, 'mac');
       }
     }
-    if (byPci.size === before && problems.length === 0) notes.push(`drivers.${i} (${selectorText(r)}) chooses no device on this node`);
+    if (hits === before && problems.length === 0) notes.push(`drivers.${i} (${selectorText(r)}) chooses no device on this node`);
   });
   return { chosen: [...byPci.values()].sort((a, b) => a.pci.localeCompare(b.pci)), problems, notes };
 }
