@@ -111,6 +111,17 @@ describe('what a refusal tells the operator to do', () => {
   });
 });
 
+describe('one PF named twice in vfs (its netdev name and its PCI address)', () => {
+  it('is an error (exit 2, nothing changed): two counts for one PF made every apply write both', () => {
+    const { node: n } = sriovNode(dir.path);
+    const before = snapshot(n.root);
+    const r = apply(n.root, { vfs: [{ pf: 'ens1f0', count: 2 }, { pf: PF, count: 6 }] });
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stderr).toContain(`- vfs.1: ${PF} is the PF vfs.0 names (ens1f0): give each PF once`);
+    expect(snapshot(n.root)).toEqual(before);
+  });
+});
+
 describe('the notes of a plan', () => {
   it('a rule choosing a device an earlier rule chose for the same driver is not "chooses no device"', () => {
     const { node: n, vfs } = sriovNode(dir.path);

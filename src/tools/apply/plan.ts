@@ -6,7 +6,7 @@ import { planNoIommu } from './noiommu.js';
 import type { NodeFile } from './schema.js';
 import type { Step } from './step.js';
 import { planVdpa } from './vdpa.js';
-import { planVfs } from './vfs.js';
+import { findPf, planVfs } from './vfs.js';
 
 /**
  * The whole apply, planned before anything changes: no-IOMMU mode, VF counts, drivers, vDPA
@@ -32,6 +32,14 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
     }
   };
   if (f.noIommu !== undefined) attempt(() => planNoIommu(host, f.noIommu as boolean));
+  // one PF named twice (its netdev name and its PCI address): two counts, each apply writing both
+  const seen = new Map<string, number>();
+  (f.vfs ?? []).forEach((v, i) => {
+    const dir = findPf(host, v.pf)?.dir;
+    const j = dir === undefined ? undefined : seen.get(dir);
+    if (j !== undefined) plan.problems.push(`vfs.${i}: ${v.pf} is the PF vfs.${j} names (${f.vfs![j]!.pf}): give each PF once`);
+    else if (dir !== undefined) seen.set(dir, i);
+  });
   for (const v of f.vfs ?? []) attempt(() => planVfs(host, v.pf, v.count, timeoutMs));
   const chosen = chooseDevices(host, f);
   plan.problems.push(...chosen.problems);
