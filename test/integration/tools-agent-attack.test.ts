@@ -154,6 +154,31 @@ describe('a VF the vfs step of the same file destroys, chosen by address or MAC'
   });
 });
 
+describe('vendorDevice and the VFs the vfs step of the same file makes', () => {
+  it('chooses them at the addresses they will have, so the second apply has nothing left to bind', () => {
+    // 0 → 2 VFs: no VF to match yet; the PF's sriov_vf_device says what they will be
+    const n = new SimNode(dir.path);
+    n.iommu('dmar0');
+    n.sriovPf('0000:af:00.0', { netdev: 'ens9f0', numVfs: 0 });
+    writeFileSync(join(n.realDir('0000:af:00.0'), 'sriov_vf_device'), '1889\n');
+    const fresh = apply(n.root, { vfs: [{ pf: 'ens9f0', count: 2 }], drivers: [{ driver: 'vfio-pci', vendorDevice: ['8086:1889'] }] }, '--dry-run', '--json');
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.json.steps.map((s: any) => [s.id, s.actions])).toEqual([
+      ['vfs:ens9f0', ['write "2" to /sys/bus/pci/devices/0000:af:00.0/sriov_numvfs']],
+      ['driver:0000:af:02.0', ['bind 0000:af:02.0 to vfio-pci once it exists']],
+      ['driver:0000:af:02.1', ['bind 0000:af:02.1 to vfio-pci once it exists']],
+    ]);
+    expect(fresh.json.notes).toEqual([]);
+  });
+
+  it('4 → 6 VFs without sriov_vf_device: the VFs matched now stand for the ones added', () => {
+    const { node: n, vfs } = sriovNode(dir.path);
+    const r = apply(n.root, { vfs: [{ pf: 'ens1f0', count: 6 }], drivers: [{ driver: 'vfio-pci', vendorDevice: ['8086:1889'] }] }, '--dry-run', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.steps.map((s: any) => s.id)).toEqual(['vfs:ens1f0', ...vfs.map((v) => `driver:${v}`), 'driver:0000:3b:02.4', 'driver:0000:3b:02.5']);
+  });
+});
+
 describe('a device plugin config path apply will not write', () => {
   it('a symbolic link at config.json is found when planning: exit 2, nothing changed (no-IOMMU mode stays off), the link and its target untouched', () => {
     const n = awsNode(dir.path);

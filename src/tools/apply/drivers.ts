@@ -1,4 +1,5 @@
 import { networkDevices, netdevFacts, readFunction, type NodeDevice } from '../../device/scan.js';
+import { readAttr } from '../../device/sysfs.js';
 import { lastKnown } from '../../state/last-known.js';
 import type { Host } from '../../sys/host.js';
 import { executeBind, parseTarget, planBind, targetText, writeText, type BindPlan, type Target } from '../bind/bind.js';
@@ -6,7 +7,7 @@ import { ToolError } from '../shared/errors.js';
 import { withDeviceLocks } from './locks.js';
 import { indexes, selectorText, type DriverRule, type NodeFile } from './schema.js';
 import { unchanged, type Step } from './step.js';
-import { findPf, futureVf, vfLinks } from './vfs.js';
+import { findPf, futureVf, vfLinks, type PfRef } from './vfs.js';
 
 /** A device a rule chose, and whether it exists yet (a VF the vfs step makes does not). */
 export interface Chosen {
@@ -22,7 +23,10 @@ export interface Chosen {
  */
 interface Recreated {
   pf: string;
+  ref: PfRef;
   index: number;
+  /** the PF's VF count now, and the one the vfs step writes */
+  have: number;
   count: number;
   rule: number;
 }
@@ -38,7 +42,7 @@ function recreatedVf(host: Host, f: NodeFile, pci: string): Recreated | undefine
   const index = [...have].find(([, a]) => a === pci)?.[0];
   const count = f.vfs[rule]?.count;
   if (count === undefined || index === undefined || count === have.size) return undefined;
-  return { pf: f.vfs[rule]!.pf, index, count, rule };
+  return { pf: f.vfs[rule]!.pf, ref: pf, index, have: have.size, count, rule };
 }
 
 /** The devices each driver rule chooses on this node; problems are violations of the file on this node. */
@@ -63,11 +67,22 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
    * its address), an error when the vfs step removes it or when it is chosen by MAC (a new VF
    * does not have the old one's MAC); vendorDevice simply does not choose a VF that goes.
    */
+  const grown = new Set<string>();
   const addExisting = (pci: string, target: Target, rule: number, by: 'pci' | 'vendorDevice' | 'mac') => {
     const re = recreatedVf(host, f, pci);
     if (!re) return add(pci, target, rule, true);
     if (by === 'mac') problems.push(`drivers.${rule}: ${pci} is VF ${re.index} of ${re.pf}, whose VFs vfs.${re.rule} re-creates: a new VF does not keep the old one's MAC; choose it with "pf" and "vfs"`);
-    else if (re.index < re.count) add(pci, target, rule, false);
+    else if (re.index < re.count) {
+      add(pci, target, rule, false);
+      // the VFs the new count adds are the same vendor:device: chosen too, or the next apply would
+      if (by === 'vendorDevice' && !grown.has(`${rule}@${re.ref.dir}`)) {
+        grown.add(`${rule}@${re.ref.dir}`);
+        for (let n = re.have; n < re.count; n++) {
+          const future = futureVf(host, re.ref, n);
+          if (future) add(future, target, rule, false);
+        }
+      }
+    }
     else if (by === 'pci') problems.push(`drivers.${rule}: ${pci} is VF ${re.index} of ${re.pf}, which vfs.${re.rule} removes (${re.pf} will have ${re.count} VF(s))`);
   };
   (f.drivers ?? []).forEach((r: DriverRule, i) => {
@@ -82,6 +97,18 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
     } else if (r.vendorDevice) {
       const want = new Set(r.vendorDevice.map((v) => v.toLowerCase()));
       for (const d of all()) if (want.has(`${d.vendor}:${d.device}`)) addExisting(d.pci, target, i, 'vendorDevice');
+      // VFs the vfs step makes, by the vendor:device they will have (the PF's sriov_vf_device)
+      for (const v of f.vfs ?? []) {
+        const pf = findPf(host, v.pf);
+        if (!pf?.pci || v.count === vfLinks(host, pf).size) continue;
+        const vendor = readAttr(host, host.p(`${pf.dir}/vendor`))?.replace(/^0x/, '');
+        const device = readAttr(host, host.p(`${pf.dir}/sriov_vf_device`))?.replace(/^0x/, '');
+        if (!vendor || !device || !want.has(`${vendor}:${device}`.toLowerCase())) continue;
+        for (let n = 0; n < v.count; n++) {
+          const future = futureVf(host, pf, n);
+          if (future) add(future, target, i, false);
+        }
+      }
     } else if (r.pf) {
       const pf = findPf(host, r.pf);
       if (!pf?.pci) {
