@@ -97,6 +97,22 @@ describe('a vDPA parent function (its vDPA devices go with its driver)', () => {
   });
 });
 
+describe('a file that rebinds an SR-IOV PF (its VFs go with its driver)', () => {
+  it('and wants VFs on it (a count, or a VF\'s driver) contradicts itself: exit 2, nothing changed', () => {
+    const { node: n, vfs } = sriovNode(dir.path);
+    const before = snapshot(n.root);
+    const count = apply(n.root, { vfs: [{ pf: 'ens1f0', count: 4 }], drivers: [{ driver: 'vfio-pci', pci: [PF] }] });
+    expect(count.code, count.stdout).toBe(2);
+    expect(count.stderr).toContain(`- drivers.0: rebinding the SR-IOV PF ${PF} (${PF} on vfio-pci) destroys its VFs, and vfs.0 wants 4 VF(s) on it`);
+    const vf = apply(n.root, { drivers: [{ driver: 'vfio-pci', pf: 'ens1f0', vfs: '0-1' }, { driver: 'vfio-pci', pci: [PF] }] });
+    expect(vf.code, vf.stdout).toBe(2);
+    expect(vf.stderr).toContain(`- drivers.1: rebinding the SR-IOV PF ${PF} (${PF} on vfio-pci) destroys its VFs, and drivers.0 binds its VF ${vfs[0]}`);
+    expect(snapshot(n.root)).toEqual(before);
+    // without VFs wanted it is the operator's call
+    expect(apply(n.root, { vfs: [{ pf: 'ens1f0', count: 0 }], drivers: [{ driver: 'vfio-pci', pci: [PF] }] }, '--dry-run').code).toBe(0);
+  });
+});
+
 describe('what a refusal tells the operator to do', () => {
   it('never "pass --force", which node apply refuses as an unknown argument: the override that exists, bind --force, by hand', () => {
     const { node: n, vfs } = sriovNode(dir.path);

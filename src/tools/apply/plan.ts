@@ -45,8 +45,18 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
   plan.problems.push(...chosen.problems);
   plan.notes.push(...chosen.notes);
   for (const c of chosen.chosen) attempt(() => planDriver(host, f, c, timeoutMs));
-  // a vDPA device lives on its parent's driver: a file that also rebinds the parent contradicts itself
+  // a PF's VFs go with its driver: a file that rebinds a PF and wants VFs on it contradicts itself
   const rebinds = new Map(chosen.chosen.map((c) => [c.pci, c]));
+  for (const c of chosen.chosen) {
+    const step = plan.steps.find((s) => s.id === `driver:${c.pci}`);
+    if (!step || step.unchanged) continue;
+    const dir = `/sys/bus/pci/devices/${c.pci}`;
+    const j = (f.vfs ?? []).findIndex((v) => v.count > 0 && findPf(host, v.pf)?.dir === dir);
+    const vf = chosen.chosen.find((x) => x.exists && host.fs.realpath(host.p(`/sys/bus/pci/devices/${x.pci}/physfn`))?.endsWith(`/${c.pci}`));
+    const wants = j >= 0 ? `vfs.${j} wants ${f.vfs![j]!.count} VF(s) on it` : vf ? `drivers.${vf.rule} binds its VF ${vf.pci}` : undefined;
+    if (wants) plan.problems.push(`drivers.${c.rule}: rebinding the SR-IOV PF ${c.pci} (${step.what}) destroys its VFs, and ${wants}: leave the PF on its driver, or drop those entries`);
+  }
+  // a vDPA device lives on its parent's driver: a file that also rebinds the parent contradicts itself
   (f.vdpa ?? []).forEach((v, i) => {
     const parent = v.mgmtdev.slice(4).toLowerCase();
     const step = plan.steps.find((s) => s.id === `driver:${parent}`);
