@@ -195,6 +195,27 @@ describe('vendorDevice and the VFs the vfs step of the same file makes', () => {
   });
 });
 
+describe('vDPA devices on VFs the vfs step of the same file makes (a node after reboot: no VFs yet)', () => {
+  /** the vDPA shape of docs/node-files/vdpa-vfs.json as the node is at boot: the PF without VFs */
+  function bootNode(root: string, numVfs = 0): SimNode {
+    const n = new SimNode(root);
+    n.iommu('dmar0');
+    const vfs = n.sriovPf('0000:5e:00.0', { netdev: 'ens2f0', driver: 'mlx5_core', numVfs, offset: 2, vfDriver: 'mlx5_core' });
+    if (vfs[0]) n.vdpa(vfs[0], 'vdpa0', 'vhost_vdpa', { index: 0 });
+    return n;
+  }
+
+  it('the VF count is not changed while a process holds the /dev/vhost-vdpa-N of a VF\'s vDPA device (exit 1)', () => {
+    const n = bootNode(dir.path, 2);
+    mkdirSync(join(n.root, 'proc/4545/fd'), { recursive: true });
+    writeFileSync(join(n.root, 'proc/4545/comm'), 'qemu-kvm\n');
+    symlinkSync('/dev/vhost-vdpa-0', join(n.root, 'proc/4545/fd/3'));
+    const r = apply(n.root, { vfs: [{ pf: 'ens2f0', count: 3 }] });
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toContain('VF 0 (0000:5e:00.2): /dev/vhost-vdpa-0 is open in process 4545 (qemu-kvm)');
+  });
+});
+
 describe('a device plugin config path apply will not write', () => {
   it('a symbolic link at config.json is found when planning: exit 2, nothing changed (no-IOMMU mode stays off), the link and its target untouched', () => {
     const n = awsNode(dir.path);

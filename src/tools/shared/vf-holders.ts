@@ -14,7 +14,8 @@ export function userspaceNodes(host: Host, d: NodeDevice): string[] {
 /**
  * Why destroying a PF's VFs (a new sriov_numvfs, rebinding the PF) would pull a VF from under a
  * process: a VF on vfio-pci or a uio driver whose char device a DPDK application or VM holds open
- * (one the device plugin gave a pod directly, without dpdk-cni's marker). The kernel's VF removal
+ * (one the device plugin gave a pod directly, without dpdk-cni's marker), or whose vDPA device's
+ * /dev/vhost-vdpa-N one holds. The kernel's VF removal
  * waits until the holder lets go. Empty when none is held.
  */
 export function vfHolderReasons(host: Host, pfPci: string): string[] {
@@ -26,7 +27,7 @@ export function vfHolderReasons(host: Host, pfPci: string): string[] {
     const vf = linkBase(host, `${dir}/${e}`);
     const d = vf ? readDevice(host, vf) : undefined;
     if (!d) continue;
-    const nodes = userspaceNodes(host, d);
+    const nodes = [...userspaceNodes(host, d), ...d.vdpa.flatMap((v) => (v.chardev ? [v.chardev] : []))];
     const holders = nodes.length > 0 ? holdersOf(host, nodes) : [];
     if (holders.length > 0) list.push(`VF ${m[1]} (${d.pci}): ${holdersText(holders)}`);
   }
