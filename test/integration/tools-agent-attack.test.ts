@@ -205,6 +205,26 @@ describe('vDPA devices on VFs the vfs step of the same file makes (a node after 
     return n;
   }
 
+  it('vdpa-vfs.json plans the VFs, then each vDPA device once its VF is there (exit 0), instead of "no PCI device" (exit 2)', () => {
+    const n = bootNode(dir.path);
+    const before = snapshot(n.root);
+    const r = tool(['node', 'apply', '-f', join(REPO, 'docs/node-files/vdpa-vfs.json'), ...FAST, '--dry-run', '--json'], n.root);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.steps.map((s: any) => [s.id, s.status])).toEqual([['vfs:ens2f0', 'planned'], ['vdpa:vdpa0', 'planned'], ['vdpa:vdpa1', 'planned'], ['device-plugin', 'planned']]);
+    expect(r.json.steps[1].actions[0]).toBe("vdpa dev add name vdpa0 mgmtdev pci/0000:5e:00.2 once ens2f0's VF 0 is there");
+    expect(snapshot(n.root)).toEqual(before);
+  });
+
+  it('a VF count change re-makes the vDPA device on a VF (not "unchanged"); one on a VF the new count removes is an error', () => {
+    const n = bootNode(dir.path, 2);
+    const grow = apply(n.root, { vfs: [{ pf: 'ens2f0', count: 3 }], vdpa: [{ name: 'vdpa0', mgmtdev: 'pci/0000:5e:00.2', driver: 'vhost_vdpa' }] }, '--dry-run', '--json');
+    expect(grow.code, grow.stderr).toBe(0);
+    expect(grow.json.steps.map((s: any) => [s.id, s.status])).toEqual([['vfs:ens2f0', 'planned'], ['vdpa:vdpa0', 'planned']]);
+    const shrink = apply(n.root, { vfs: [{ pf: 'ens2f0', count: 1 }], vdpa: [{ name: 'vdpa1', mgmtdev: 'pci/0000:5e:00.3', driver: 'vhost_vdpa' }] });
+    expect(shrink.code, shrink.stdout).toBe(2);
+    expect(shrink.stderr).toContain('- vdpa: 0000:5e:00.3 is VF 1 of ens2f0, which vfs.0 removes (ens2f0 will have 1 VF(s))');
+  });
+
   it('the VF count is not changed while a process holds the /dev/vhost-vdpa-N of a VF\'s vDPA device (exit 1)', () => {
     const n = bootNode(dir.path, 2);
     mkdirSync(join(n.root, 'proc/4545/fd'), { recursive: true });

@@ -63,7 +63,7 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
     const c = rebinds.get(parent);
     if (step && !step.unchanged && c) plan.problems.push(`vdpa.${i}: ${v.name} is made on ${parent}, which drivers.${c.rule} rebinds (${step.what}): a vDPA device needs its parent on its own driver, and rebinding the parent removes its vDPA devices`);
   });
-  for (const v of f.vdpa ?? []) attempt(() => planVdpa(host, v, timeoutMs));
+  for (const v of f.vdpa ?? []) attempt(() => planVdpa(host, v, timeoutMs, f.vfs));
   if (f.devicePlugin) attempt(() => planDevicePlugin(host, f.devicePlugin as NonNullable<NodeFile['devicePlugin']>));
   return plan;
 }

@@ -110,3 +110,21 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
     }),
   };
 }
+
+/**
+ * What the vfs step of the same file does to a PCI address: `made` when it will be a VF of a PF
+ * whose count changes (every VF goes, the first `count` come back new), `removed` when it is a VF
+ * the new count leaves out; undefined when the vfs step does not touch it.
+ */
+export function vfsStepFate(host: Host, vfs: ReadonlyArray<{ pf: string; count: number }> | undefined, pci: string): { fate: 'made' | 'removed'; pf: string; index: number; rule: number; count: number } | undefined {
+  for (const [rule, v] of (vfs ?? []).entries()) {
+    const pf = findPf(host, v.pf);
+    if (!pf?.pci) continue;
+    const have = vfLinks(host, pf);
+    if (have.size === v.count) continue;
+    const index = [...have].find(([, a]) => a === pci)?.[0];
+    if (index !== undefined) return { fate: index < v.count ? 'made' : 'removed', pf: v.pf, index, rule, count: v.count };
+    for (let n = 0; n < v.count; n++) if (futureVf(host, pf, n) === pci) return { fate: 'made', pf: v.pf, index: n, rule, count: v.count };
+  }
+  return undefined;
+}
