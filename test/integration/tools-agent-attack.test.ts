@@ -187,6 +187,19 @@ describe('vendorDevice and the VFs the vfs step of the same file makes', () => {
     expect(fresh.json.notes).toEqual([]);
   });
 
+  it('a VF chosen by its address that the vfs step makes (at boot there are none yet) is bound once it is there, not "no PCI device"', () => {
+    const n = new SimNode(dir.path);
+    n.iommu('dmar0');
+    n.sriovPf('0000:af:00.0', { netdev: 'ens9f0', numVfs: 0 });
+    const r = apply(n.root, { vfs: [{ pf: 'ens9f0', count: 2 }], drivers: [{ driver: 'vfio-pci', pci: ['0000:af:02.1'] }] }, '--dry-run', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.steps.map((s: any) => [s.id, s.actions])).toEqual([
+      ['vfs:ens9f0', ['write "2" to /sys/bus/pci/devices/0000:af:00.0/sriov_numvfs']],
+      ['driver:0000:af:02.1', ['bind 0000:af:02.1 to vfio-pci once it exists']],
+    ]);
+    expect(apply(n.root, { vfs: [{ pf: 'ens9f0', count: 2 }], drivers: [{ driver: 'vfio-pci', pci: ['0000:af:02.2'] }] }).stderr).toContain('- drivers.0: no PCI device 0000:af:02.2 on this node');
+  });
+
   it('4 → 6 VFs without sriov_vf_device: the VFs matched now stand for the ones added', () => {
     const { node: n, vfs } = sriovNode(dir.path);
     const r = apply(n.root, { vfs: [{ pf: 'ens1f0', count: 6 }], drivers: [{ driver: 'vfio-pci', vendorDevice: ['8086:1889'] }] }, '--dry-run', '--json');

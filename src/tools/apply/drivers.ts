@@ -7,7 +7,7 @@ import { ToolError } from '../shared/errors.js';
 import { withDeviceLocks } from './locks.js';
 import { indexes, selectorText, type DriverRule, type NodeFile } from './schema.js';
 import { unchanged, type Step } from './step.js';
-import { findPf, futureVf, vfLinks, type PfRef } from './vfs.js';
+import { findPf, futureVf, vfLinks, vfsStepFate, type PfRef } from './vfs.js';
 
 /** A device a rule chose, and whether it exists yet (a VF the vfs step makes does not). */
 export interface Chosen {
@@ -92,6 +92,8 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
       for (const raw of r.pci) {
         const pci = raw.toLowerCase();
         if (readFunction(host, pci)) addExisting(pci, target, i, 'pci');
+        // a VF the vfs step makes (at boot there are none yet): bound once it is there
+        else if (vfsStepFate(host, f.vfs, pci)?.fate === 'made') add(pci, target, i, false);
         else problems.push(`drivers.${i}: no PCI device ${pci} on this node`);
       }
     } else if (r.vendorDevice) {
