@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSyn
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
-import { cni, isRoot, REPO, sh, tempDir, TEST_BIN } from '../helpers/cni.js';
+import { BIN, cni, isRoot, REPO, sh, tempDir, TEST_BIN } from '../helpers/cni.js';
 import { NetFixture, nsName } from '../helpers/netns.js';
 import { awsNode, PF, read, sriovNode, tool } from './tools-helpers.js';
 
@@ -168,6 +168,33 @@ describe('a VF the vfs step of the same file destroys, chosen by address or MAC'
     expect(mac.stderr).toContain(`- drivers.0: ${vfs[2]} is VF 2 of ens1f0, whose VFs vfs.0 re-creates: a new VF does not keep the old one's MAC; choose it with "pf" and "vfs"`);
     expect(snapshot(n.root)).toEqual(before);
   });
+});
+
+describe('the device plugin config is merged as it is when its step runs', () => {
+  it('a resource another writer added while the earlier steps ran (seconds: new VFs) is kept', async () => {
+    const { node: n } = sriovNode(dir.path);
+    const DP = join(n.root, 'etc/pcidp/config.json');
+    mkdirSync(join(n.root, 'etc/pcidp'), { recursive: true });
+    writeFileSync(DP, JSON.stringify({ resourceList: [{ resourceName: 'old_pool', selectors: [{ drivers: ['iavf'] }] }] }));
+    const p = spawn(BIN, ['node', 'apply', '-f', nodeFile({ vfs: [{ pf: 'ens1f0', count: 5 }], devicePlugin: { resourceList: [{ resourceName: 'intel.com/dpdk_pool', selectors: [{ drivers: ['vfio-pci'] }] }] } }), '--timeout', '30'], { env: { PATH: process.env.PATH, DPDK_CNI_ROOT: n.root } });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((res) => p.once('exit', (c) => res(c)));
+    try {
+      // the vfs step wrote the new count (planning is long done): meanwhile another writer adds a resource
+      const numvfs = join(n.realDir(PF), 'sriov_numvfs');
+      for (let i = 0; i < 400 && readFileSync(numvfs, 'utf8').trim() !== '5'; i++) await new Promise((r) => setTimeout(r, 25));
+      writeFileSync(DP, JSON.stringify({ resourceList: [{ resourceName: 'old_pool', selectors: [{ drivers: ['iavf'] }] }, { resourceName: 'added_meanwhile', selectors: [{ drivers: ['iavf'] }] }] }));
+      // then the kernel's part: VF 4 appears
+      n.pci('0000:3b:02.4', { driver: 'iavf', device: '1889', parent: PF });
+      symlinkSync(n.devDir('0000:3b:02.4', PF), join(n.realDir(PF), 'virtfn4'));
+      expect(await exited, out).toBe(0);
+    } finally {
+      p.kill('SIGKILL');
+    }
+    expect(JSON.parse(readFileSync(DP, 'utf8')).resourceList.map((r: any) => r.resourceName)).toEqual(['old_pool', 'added_meanwhile', 'dpdk_pool']);
+  }, 60_000);
 });
 
 describe('vendorDevice and the VFs the vfs step of the same file makes', () => {
