@@ -44,6 +44,24 @@ function snapshot(root: string): Record<string, string> {
   return out;
 }
 
+describe('a node file with errors: names that are none', () => {
+  it('"." and ".." as a PF netdev name, a resourcePrefix that is not a DNS name (empty, a space, a "/"): exit 2 listing each', () => {
+    const n = new SimNode(dir.path);
+    const r = apply(n.root, {
+      vfs: [{ pf: '..', count: 1 }],
+      drivers: [{ driver: 'vfio-pci', pf: '.' }],
+      devicePlugin: { resourceList: [{ resourceName: 'a', resourcePrefix: '' }, { resourceName: 'b', resourcePrefix: 'bad prefix' }, { resourceName: 'c', resourcePrefix: 'x.io/' }, { resourceName: 'd', resourcePrefix: 'example.com' }] },
+    });
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('  - '));
+    expect(lines).toEqual([
+      '  - vfs.0.pf: a PF netdev name (ens1f0) or PCI address (0000:3b:00.0)',
+      '  - drivers.0.pf: a PF netdev name (ens1f0) or PCI address (0000:3b:00.0)',
+      ...[0, 1, 2].map((i) => `  - devicePlugin.resourceList.${i}.resourcePrefix: a resource prefix: a DNS name such as intel.com (Kubernetes takes <prefix>/<name>)`),
+    ]);
+  });
+});
+
 describe('a VF a DPDK application or VM holds open (the device plugin gave it to a pod: no dpdk-cni marker)', () => {
   /** /proc/<pid>/fd of the simulated node: testpmd with VF 0's /dev/vfio group open */
   function holdVf0(root: string, vf0: string): string {
