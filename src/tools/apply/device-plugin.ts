@@ -24,11 +24,19 @@ export function normalise(r: { resourceName: string; resourcePrefix?: string | u
  * same prefix/name in place, others are appended, every other resource and top-level field of the
  * file is kept. A file that is not a device plugin config is never replaced (dp-config's rule).
  */
-export function planDevicePlugin(host: Host, dp: NonNullable<NodeFile['devicePlugin']>): Step {
-  const file = dp.file ?? DEFAULT_CONFIG;
-  const id = 'device-plugin';
-  const wanted = dp.resourceList.map(normalise);
-  const what = `${file} has ${wanted.map(fullName).join(', ') || 'its resources'}`;
+/** The file with the node file's resources merged in, read now; `changed` empty: already so. */
+interface Merge {
+  text: string;
+  changed: string[];
+  kept: string[];
+}
+
+function merge(host: Host, file: string, wanted: DpResource[]): Merge {
+  // what the write would refuse is found here, before any step runs: a symbolic link (a config
+  // written through a link, or the link replaced by a file, is never what the operator meant)
+  const link = host.fs.readlink(host.p(file));
+  if (link !== undefined) throw failed(`devicePlugin: ${file} is a symbolic link (to ${link}); apply does not write through links nor replace them with a file: set devicePlugin.file to the file itself, or remove the link`);
+  if (file.endsWith('/')) throw failed(`devicePlugin: ${file} names a directory: give the config file's path`);
   const read = host.fs.readRegular(host.p(file), MAX_CONFIG_BYTES);
   let base: DpConfig & Record<string, unknown> = { resourceList: [] };
   if (read && 'problem' in read) throw failed(`devicePlugin: ${file} ${read.problem}`);
@@ -49,15 +57,27 @@ export function planDevicePlugin(host: Host, dp: NonNullable<NodeFile['devicePlu
       changed.push(`replace ${fullName(r)}`);
     }
   }
-  if (changed.length === 0) return unchanged(id, what);
-  const text = `${JSON.stringify({ ...base, resourceList: list }, null, 2)}\n`;
   const kept = base.resourceList.filter((x) => !wanted.some((r) => fullName(r) === fullName(x))).map(fullName);
+  return { text: `${JSON.stringify({ ...base, resourceList: list }, null, 2)}\n`, changed, kept };
+}
+
+export function planDevicePlugin(host: Host, dp: NonNullable<NodeFile['devicePlugin']>): Step {
+  const file = dp.file ?? DEFAULT_CONFIG;
+  const id = 'device-plugin';
+  const wanted = dp.resourceList.map(normalise);
+  const what = `${file} has ${wanted.map(fullName).join(', ') || 'its resources'}`;
+  const m = merge(host, file, wanted);
+  if (m.changed.length === 0) return unchanged(id, what);
   return {
-    id, what, unchanged: false, actions: [`${changed.join(', ')} in ${file}${kept.length > 0 ? ` (kept: ${kept.join(', ')})` : ''}`],
+    id, what, unchanged: false, actions: [`${m.changed.join(', ')} in ${file}${m.kept.length > 0 ? ` (kept: ${m.kept.join(', ')})` : ''}`],
     notes: ['the device plugin reads its config only at start: restart its pods (or update its ConfigMap) to use it'],
+    // merged again from the file as it is now: the earlier steps take seconds, and a resource
+    // another writer (dp-config --write, an edit) added meanwhile must not be dropped
     run: async () => {
-      const w = writeConfig(host, file, text);
-      return [`wrote ${file} (${w.replaced}): ${changed.join(', ')}`];
+      const now = merge(host, file, wanted);
+      if (now.changed.length === 0) return [`${file} already has ${wanted.map(fullName).join(', ')}`];
+      const w = writeConfig(host, file, now.text);
+      return [`wrote ${file} (${w.replaced}): ${now.changed.join(', ')}`];
     },
   };
 }

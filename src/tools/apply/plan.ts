@@ -6,7 +6,7 @@ import { planNoIommu } from './noiommu.js';
 import type { NodeFile } from './schema.js';
 import type { Step } from './step.js';
 import { planVdpa } from './vdpa.js';
-import { planVfs } from './vfs.js';
+import { findPf, planVfs } from './vfs.js';
 
 /**
  * The whole apply, planned before anything changes: no-IOMMU mode, VF counts, drivers, vDPA
@@ -32,12 +32,38 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
     }
   };
   if (f.noIommu !== undefined) attempt(() => planNoIommu(host, f.noIommu as boolean));
+  // one PF named twice (its netdev name and its PCI address): two counts, each apply writing both
+  const seen = new Map<string, number>();
+  (f.vfs ?? []).forEach((v, i) => {
+    const dir = findPf(host, v.pf)?.dir;
+    const j = dir === undefined ? undefined : seen.get(dir);
+    if (j !== undefined) plan.problems.push(`vfs.${i}: ${v.pf} is the PF vfs.${j} names (${f.vfs![j]!.pf}): give each PF once`);
+    else if (dir !== undefined) seen.set(dir, i);
+  });
   for (const v of f.vfs ?? []) attempt(() => planVfs(host, v.pf, v.count, timeoutMs));
   const chosen = chooseDevices(host, f);
   plan.problems.push(...chosen.problems);
   plan.notes.push(...chosen.notes);
   for (const c of chosen.chosen) attempt(() => planDriver(host, f, c, timeoutMs));
-  for (const v of f.vdpa ?? []) attempt(() => planVdpa(host, v, timeoutMs));
+  // a PF's VFs go with its driver: a file that rebinds a PF and wants VFs on it contradicts itself
+  const rebinds = new Map(chosen.chosen.map((c) => [c.pci, c]));
+  for (const c of chosen.chosen) {
+    const step = plan.steps.find((s) => s.id === `driver:${c.pci}`);
+    if (!step || step.unchanged) continue;
+    const dir = `/sys/bus/pci/devices/${c.pci}`;
+    const j = (f.vfs ?? []).findIndex((v) => v.count > 0 && findPf(host, v.pf)?.dir === dir);
+    const vf = chosen.chosen.find((x) => x.exists && host.fs.realpath(host.p(`/sys/bus/pci/devices/${x.pci}/physfn`))?.endsWith(`/${c.pci}`));
+    const wants = j >= 0 ? `vfs.${j} wants ${f.vfs![j]!.count} VF(s) on it` : vf ? `drivers.${vf.rule} binds its VF ${vf.pci}` : undefined;
+    if (wants) plan.problems.push(`drivers.${c.rule}: rebinding the SR-IOV PF ${c.pci} (${step.what}) destroys its VFs, and ${wants}: leave the PF on its driver, or drop those entries`);
+  }
+  // a vDPA device lives on its parent's driver: a file that also rebinds the parent contradicts itself
+  (f.vdpa ?? []).forEach((v, i) => {
+    const parent = v.mgmtdev.slice(4).toLowerCase();
+    const step = plan.steps.find((s) => s.id === `driver:${parent}`);
+    const c = rebinds.get(parent);
+    if (step && !step.unchanged && c) plan.problems.push(`vdpa.${i}: ${v.name} is made on ${parent}, which drivers.${c.rule} rebinds (${step.what}): a vDPA device needs its parent on its own driver, and rebinding the parent removes its vDPA devices`);
+  });
+  for (const v of f.vdpa ?? []) attempt(() => planVdpa(host, v, timeoutMs, f.vfs));
   if (f.devicePlugin) attempt(() => planDevicePlugin(host, f.devicePlugin as NonNullable<NodeFile['devicePlugin']>));
   return plan;
 }

@@ -12,10 +12,11 @@ const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const VD = /^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$/;
 const RANGE = /^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$/;
 const VDPA_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+const PREFIX = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const RESOURCE = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9_]+$/;
 
 const str = (re: RegExp, what: string) => z.string().check(z.regex(re, what));
-const pfRef = z.string().check(z.refine((s) => isBdf(s) || NETDEV.test(s), 'a PF netdev name (ens1f0) or PCI address (0000:3b:00.0)'));
+const pfRef = z.string().check(z.refine((s) => isBdf(s) || (NETDEV.test(s) && s !== '.' && s !== '..'), 'a PF netdev name (ens1f0) or PCI address (0000:3b:00.0)'));
 
 const vfCount = z.strictObject({ pf: pfRef, count: z.number().check(z.int(), z.gte(0), z.lte(4096)) });
 
@@ -38,7 +39,7 @@ const vdpaDev = z.strictObject({
 const selector = z.looseObject({});
 const resource = z.looseObject({
   resourceName: str(RESOURCE, 'a resource name (intel_sriov_dpdk) or <prefix>/<name> (intel.com/intel_sriov_dpdk)'),
-  resourcePrefix: z.optional(z.string()),
+  resourcePrefix: z.optional(str(PREFIX, 'a resource prefix: a DNS name such as intel.com (Kubernetes takes <prefix>/<name>)')),
   deviceType: z.optional(z.string()),
   selectors: z.optional(z.union([selector, z.array(selector)])),
 });

@@ -4,7 +4,8 @@ import type { Host } from '../../sys/host.js';
 import { netnsMayBeAlive } from '../../sys/netns.js';
 import { failed, refused } from '../shared/errors.js';
 import { holdersOf, holdersText } from '../shared/open-files.js';
-import type { VdpaWanted } from './schema.js';
+import type { NodeFile, VdpaWanted } from './schema.js';
+import { vfsStepFate } from './vfs.js';
 import { withDeviceLocks } from './locks.js';
 import { unchanged, type Step } from './step.js';
 
@@ -52,11 +53,15 @@ function ensureDriver(host: Host, driver: string, done: string[]): void {
  * the bus driver asked for (unbind from the one the kernel chose, bind to the wanted one). An
  * existing device on another driver is rebound unless a pod or a process holds it.
  */
-export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number): Step {
+export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number, vfs?: NodeFile['vfs']): Step {
   const id = `vdpa:${v.name}`;
   const parent = v.mgmtdev.slice(4).toLowerCase();
   const what = `vDPA device ${v.name} on ${parent}, ${v.driver}`;
-  const cur = listVdpa(host).find((x) => x.name === v.name);
+  // a parent the vfs step of the same file makes (at boot: no VFs yet) or re-makes (its vDPA
+  // devices go with the old VF): the device is made once the VF is there
+  const fate = vfsStepFate(host, vfs, parent);
+  if (fate?.fate === 'removed') throw failed(`vdpa: ${parent} is VF ${fate.index} of ${fate.pf}, which vfs.${fate.rule} removes (${fate.pf} will have ${fate.count} VF(s))`);
+  const cur = fate ? undefined : listVdpa(host).find((x) => x.name === v.name);
   if (cur) {
     if (cur.parent !== parent) throw failed(`vdpa: ${v.name} exists on ${cur.parent ?? 'another device'}, not on ${parent}: delete it (vdpa dev del ${v.name}) or pick another name`);
     if (cur.driver === v.driver) return unchanged(id, what, v.mac ? ['an existing device keeps its MAC (vdpa dev add sets it only when it makes the device)'] : []);
@@ -76,16 +81,23 @@ export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number): Step {
         }),
     };
   }
-  if (!readFunction(host, parent)) throw failed(`vdpa: no PCI device ${parent} on this node (mgmtdev ${v.mgmtdev})`);
+  if (!fate && !readFunction(host, parent)) throw failed(`vdpa: no PCI device ${parent} on this node (mgmtdev ${v.mgmtdev})`);
   const add = ['dev', 'add', 'name', v.name, 'mgmtdev', v.mgmtdev, ...(v.mac ? ['mac', v.mac] : [])];
   return {
-    id, what, unchanged: false, notes: [], actions: [`vdpa ${add.join(' ')}`, `bind ${v.name} to ${v.driver} if the kernel chose another driver`],
+    id, what, unchanged: false, notes: [],
+    actions: [`vdpa ${add.join(' ')}${fate ? ` once ${fate.pf}'s VF ${fate.index} is there` : ''}`, `bind ${v.name} to ${v.driver} if the kernel chose another driver`],
     run: async () => {
       const done: string[] = [];
       if (host.root) throw failed(`vdpa dev add cannot make a device on a simulated node (DPDK_CNI_ROOT=${host.root})`);
       ensureDriver(host, v.driver, done);
       const tool = host.tool('vdpa');
-      const r = host.exec(tool, add);
+      // a VF the vfs step just made registers its management device when its driver has probed it
+      const ready = Date.now() + (fate ? timeoutMs : 0);
+      let r = host.exec(tool, add);
+      while (r.code !== 0 && Date.now() < ready) {
+        await sleep(100);
+        r = host.exec(tool, add);
+      }
       if (r.code !== 0) throw failed(`${tool} ${add.join(' ')} failed: ${r.stderr.trim() || `exit ${r.code}`}${done.length > 0 ? ` (done: ${done.join('; ')})` : ''}`);
       done.push(`ran vdpa ${add.join(' ')}`);
       // the bus probes the new device: wait until it is on a driver (or the time is up)

@@ -4,6 +4,7 @@ import { vfHostUseReasons, vfsUsedByHost } from '../../net/usage.js';
 import { vfsInUse, vfUseReasons } from '../../state/vf-use.js';
 import type { Host } from '../../sys/host.js';
 import { failed, refused } from '../shared/errors.js';
+import { vfHolderReasons } from '../shared/vf-holders.js';
 import { withDeviceLocks } from './locks.js';
 import { unchanged, type Step } from './step.js';
 
@@ -59,7 +60,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * sriov_numvfs of a PF. The kernel takes a new count only from 0, so a change from N > 0 writes 0
- * first, which destroys every VF: refused when a VF is in a pod or carries the host's addresses.
+ * first, which destroys every VF: refused when a VF is in a pod, carries the host's addresses, or
+ * is held open by a DPDK application or VM (its /dev/vfio group or /dev/uioN).
  */
 export function planVfs(host: Host, name: string, count: number, timeoutMs: number): Step {
   const id = `vfs:${name}`;
@@ -73,7 +75,7 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
   if (total !== undefined && count > total) throw failed(`vfs: ${name} supports at most ${total} VFs (sriov_totalvfs), not ${count}`);
   if (cur === count) return unchanged(id, what);
   if (cur > 0 && pf.pci) {
-    const why = [...vfUseReasons(pf.pci, vfsInUse(host, pf.pci)), ...vfHostUseReasons(pf.pci, vfsUsedByHost(host, pf.pci))];
+    const why = [...vfUseReasons(pf.pci, vfsInUse(host, pf.pci)), ...vfHostUseReasons(pf.pci, vfsUsedByHost(host, pf.pci)), ...vfHolderReasons(host, pf.pci)];
     if (why.length > 0) throw refused(`vfs: changing ${name} from ${cur} to ${count} VFs destroys its VFs first: ${why.join('; ')}. Move those VFs' users away first`);
   }
   const writes = [...(cur > 0 ? ['0'] : []), ...(count > 0 ? [String(count)] : [])];
@@ -83,7 +85,7 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
     // the PF and its VFs stay locked from the second look to the end: no ADD takes a VF meanwhile
     run: () => withDeviceLocks(host, pf.pci ? [pf.pci, ...vfLinks(host, pf).values()] : [], async () => {
       if (cur > 0 && pf.pci) {
-        const why = [...vfUseReasons(pf.pci, vfsInUse(host, pf.pci)), ...vfHostUseReasons(pf.pci, vfsUsedByHost(host, pf.pci))];
+        const why = [...vfUseReasons(pf.pci, vfsInUse(host, pf.pci)), ...vfHostUseReasons(pf.pci, vfsUsedByHost(host, pf.pci)), ...vfHolderReasons(host, pf.pci)];
         if (why.length > 0) throw refused(`vfs: changing ${name} from ${cur} to ${count} VFs destroys its VFs first: ${why.join('; ')}. Nothing was written`);
       }
       if (readInt(host, host.p(attr)) !== cur) throw failed(`vfs: ${name}'s VF count changed while apply ran (now ${readInt(host, host.p(attr))}); nothing was written: run apply again`);
@@ -107,4 +109,22 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
       return done;
     }),
   };
+}
+
+/**
+ * What the vfs step of the same file does to a PCI address: `made` when it will be a VF of a PF
+ * whose count changes (every VF goes, the first `count` come back new), `removed` when it is a VF
+ * the new count leaves out; undefined when the vfs step does not touch it.
+ */
+export function vfsStepFate(host: Host, vfs: ReadonlyArray<{ pf: string; count: number }> | undefined, pci: string): { fate: 'made' | 'removed'; pf: string; index: number; rule: number; count: number } | undefined {
+  for (const [rule, v] of (vfs ?? []).entries()) {
+    const pf = findPf(host, v.pf);
+    if (!pf?.pci) continue;
+    const have = vfLinks(host, pf);
+    if (have.size === v.count) continue;
+    const index = [...have].find(([, a]) => a === pci)?.[0];
+    if (index !== undefined) return { fate: index < v.count ? 'made' : 'removed', pf: v.pf, index, rule, count: v.count };
+    for (let n = 0; n < v.count; n++) if (futureVf(host, pf, n) === pci) return { fate: 'made', pf: v.pf, index: n, rule, count: v.count };
+  }
+  return undefined;
 }

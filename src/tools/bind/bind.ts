@@ -7,6 +7,7 @@ import { isLiveNetns, netnsMayBeAlive } from '../../sys/netns.js';
 import { failed, refused } from '../shared/errors.js';
 import { iommuState, vfioGroupNode } from '../shared/iommu.js';
 import { holdersOf, holdersText } from '../shared/open-files.js';
+import { userspaceNodes, vfHolderReasons } from '../shared/vf-holders.js';
 import { pciDir } from '../../device/sysfs.js';
 import { hostUseReasons, netdevUsage, numVfs, vfHostUseReasons, vfsUsedByHost } from '../../net/usage.js';
 import { vfsInUse, vfUseReasons } from '../../state/vf-use.js';
@@ -123,7 +124,7 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
   }
   // rebinding or unbinding a PF destroys its VFs, also those in pods and those the host uses
   if (numVfs(host, d.pci) > 0) {
-    const vfProblems = [...vfUseReasons(d.pci, vfsInUse(host, d.pci)), ...vfHostUseReasons(d.pci, vfsUsedByHost(host, d.pci))];
+    const vfProblems = [...vfUseReasons(d.pci, vfsInUse(host, d.pci)), ...vfHostUseReasons(d.pci, vfsUsedByHost(host, d.pci)), ...vfHolderReasons(host, d.pci)];
     problems.push(...vfProblems.map((r) => `${r}; rebinding the PF destroys them`));
     if (vfProblems.length > 0) todo.push('move those VFs\' users away first');
   }
@@ -135,6 +136,13 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
       problems.push(`${holdersText(holders)}: a DPDK application or VM is using it (the kernel's unbind waits until it lets go)`);
       todo.push('stop that process (or the pod or VM it belongs to) first');
     }
+  }
+  // its vDPA devices go with its driver: a /dev/vhost-vdpa-N a VM or DPDK application holds
+  const vhost = d.vdpa.flatMap((v) => (v.chardev ? [v.chardev] : []));
+  const vdpaHolders = vhost.length > 0 ? holdersOf(host, vhost) : [];
+  if (vdpaHolders.length > 0) {
+    problems.push(`its vDPA device is in use: ${holdersText(vdpaHolders)} (unbinding the parent removes its vDPA devices)`);
+    todo.push('stop that process (or the pod or VM it belongs to) first');
   }
   const m = loadMarker(host, d.pci);
   if (m) {
@@ -150,13 +158,6 @@ function safety(host: Host, d: NodeDevice, force: boolean, notes: string[]): voi
   }
   const what = todo.join('; ');
   throw refused(`refusing to rebind ${d.pci}: ${problems.join('; ')}. ${what.charAt(0).toUpperCase()}${what.slice(1)}, or pass --force`);
-}
-
-/** The char devices through which userspace drives the device: /dev/vfio/<group> (vfio-pci), /dev/uioN (uio drivers). */
-function userspaceNodes(host: Host, d: NodeDevice): string[] {
-  if (d.driver === 'vfio-pci' && d.iommuGroup) return [vfioGroupNode(host, d.iommuGroup)];
-  if (d.driver && isUserspaceDriver(d.driver)) return host.fs.readdir(`${pciDir(host, d.pci)}/uio`).filter((u) => /^uio\d+$/.test(u)).map((u) => `/dev/${u}`);
-  return [];
 }
 
 function driverDir(host: Host, name: string): string {

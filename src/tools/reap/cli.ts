@@ -24,8 +24,8 @@ function failures(o: ReapOutcome[]): string[] {
   return o.filter((x) => x.status === 'failed').map((x) => `${x.net}/${x.containerID}/${x.ifname} (${x.pci}): ${x.reason}`);
 }
 
-async function pass(host: Host, log: Logger, cniPath: string[], json: boolean): Promise<ReapOutcome[]> {
-  const o = await reapOnce(host, log, { cniPath });
+async function pass(host: Host, log: Logger, cniPath: string[], json: boolean, stop?: () => boolean): Promise<ReapOutcome[]> {
+  const o = await reapOnce(host, log, { cniPath, ...(stop ? { stop } : {}) });
   out(json ? `${JSON.stringify({ attachments: o })}\n` : summary(o));
   return o;
 }
@@ -65,17 +65,21 @@ async function run(a: { every?: number; cniPath: string; json: boolean }, ctx: T
     }
     return;
   }
+  // Kept for the whole loop (not once): a signal during a pass, while an IPAM plugin runs, is also
+  // seen by execBounded, which stops the plugin and raises the signal again; with our listener
+  // still there that does not end the process: the pass stops after the attachment at hand (whose
+  // release, cut short, keeps its state for the next pass or a DEL) and the loop exits 0.
   const stop: { signal?: string; wake?: () => void } = {};
   for (const s of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(s, () => {
-      stop.signal = s;
+    process.on(s, () => {
+      stop.signal ??= s;
       stop.wake?.();
     });
   }
   log.info('reaping until SIGTERM', { every: a.every, cniPath });
   for (;;) {
     try {
-      await pass(host, log, cniPath, a.json);
+      await pass(host, log, cniPath, a.json, () => stop.signal !== undefined);
     } catch (e) {
       log.error('reap: the pass failed; the next pass retries', { err: e });
     }

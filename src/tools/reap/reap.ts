@@ -33,6 +33,8 @@ export interface ReapOutcome {
 export interface ReapOptions {
   /** CNI_PATH for the IPAM plugins the released attachments used */
   cniPath: string[];
+  /** asked between attachments: true ends the pass early (SIGTERM in `reap --every`) */
+  stop?: () => boolean;
 }
 
 function label(st: AttachmentState): Omit<ReapOutcome, 'status'> {
@@ -66,6 +68,7 @@ async function tryLock(host: Host, pci: string): Promise<Lock | undefined> {
 export async function reapOnce(host: Host, log: Logger, opts: ReapOptions, sight: Sight = lookAround(host.fs)): Promise<ReapOutcome[]> {
   const out: ReapOutcome[] = [];
   for (const s of scanStates(host)) {
+    if (opts.stop?.()) break;
     if (!s.state) continue;
     const first = judge(sight, s.state.netns, host.fs);
     if (first.netns === 'live') continue;
