@@ -12,7 +12,7 @@ export type Existing =
   | { kind: 'missing' }
   | { kind: 'symlink'; target: string }
   | { kind: 'other'; what: string }
-  | { kind: 'file'; text: string; size: number };
+  | { kind: 'file'; text: string; size: number; /** permission bits (st_mode & 0o7777) */ mode: number };
 
 const MAX_READ = 1 << 20;
 
@@ -27,10 +27,10 @@ export function existing(p: string): Existing {
   if (st.isSymbolicLink()) return { kind: 'symlink', target: fs.readlinkSync(p) };
   if (st.isDirectory()) return { kind: 'other', what: 'a directory' };
   if (!st.isFile()) return { kind: 'other', what: 'not a regular file' };
-  if (st.size > MAX_READ) return { kind: 'file', text: '', size: st.size };
+  if (st.size > MAX_READ) return { kind: 'file', text: '', size: st.size, mode: st.mode & 0o7777 };
   const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
-    return { kind: 'file', text: fs.readFileSync(fd, 'utf8'), size: st.size };
+    return { kind: 'file', text: fs.readFileSync(fd, 'utf8'), size: st.size, mode: st.mode & 0o7777 };
   } finally {
     fs.closeSync(fd);
   }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -153,6 +153,16 @@ describe('node apply on an AWS-like node (ENA, no IOMMU)', () => {
     expect(c.resourceList.map((x: any) => `${x.resourcePrefix}/${x.resourceName}`)).toEqual(['aws.amazon.com/ena_dpdk', 'example.com/other_pool']);
     expect(c.resourceList[0].selectors).toEqual([{ vendors: ['1d0f'], devices: ['ec20'], drivers: ['vfio-pci'] }]);
     expect(c.resourceList[1]).toEqual(other);
+  });
+
+  it('a config.json an operator made 0640 stays 0640 after the merge (a new one is 0644)', () => {
+    const n = awsNode(dir.path);
+    mkdirSync(join(n.root, 'etc/pcidp'), { recursive: true });
+    writeFileSync(join(n.root, DP), JSON.stringify({ resourceList: [] }), { mode: 0o640 });
+    chmodSync(join(n.root, DP), 0o640);
+    expect(apply(n.root, nodeFile(ena())).code).toBe(0);
+    expect(statSync(join(n.root, DP)).mode & 0o777).toBe(0o640);
+    expect(JSON.parse(read(n.root, DP)!).resourceList).toHaveLength(1);
   });
 
   it('never replaces a config path that holds another file', () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cni.js';
@@ -47,6 +47,15 @@ describe('generate', () => {
     // another path, created with its directory
     expect(tool([...args, '--write', '/etc/sriov-dp/custom.json'], n.root).code).toBe(0);
     expect(read(n.root, 'etc/sriov-dp/custom.json')).toBe(printed);
+  });
+
+  it('--write over an existing config keeps its permission bits (0640 stays 0640)', () => {
+    const n = awsNode(dir.path);
+    writeConf(n.root, { resourceList: [{ resourceName: 'old' }] });
+    chmodSync(join(n.root, CONF), 0o640);
+    expect(tool(['dp-config', '-r', `x.io/two=pci:${ENA_VFIO}`, '--write'], n.root).code).toBe(0);
+    expect(statSync(join(n.root, CONF)).mode & 0o777).toBe(0o640);
+    expect(JSON.parse(read(n.root, CONF)!).resourceList[0].resourceName).toBe('two');
   });
 
   it('SR-IOV: pf:<name>#<ranges> selects VFs by index, root: by PF address, vdpa: by vDPA type; a repeated name adds a selector object', () => {

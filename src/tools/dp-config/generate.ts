@@ -54,8 +54,13 @@ export function writePathProblem(file: string): string | undefined {
  * device plugin config. Anything else (a symlink, /etc/passwd, a typo'd path to another file) is
  * refused, naming what is there. Returns what the write replaces, for the operator.
  */
-function replaceable(p: string): string {
+function replaceable(p: string): { replaced: string; mode: number } {
   const e = existing(p);
+  const mode = e.kind === 'file' ? e.mode & 0o777 : 0o644;
+  return { replaced: replacedText(p, e), mode };
+}
+
+function replacedText(p: string, e: ReturnType<typeof existing>): string {
   const keep = 'not replacing it: pick another path, or remove it first if it really should go';
   switch (e.kind) {
     case 'missing':
@@ -78,16 +83,17 @@ function replaceable(p: string): string {
 
 /**
  * Atomic write (unique temp file + rename in the same directory), under DPDK_CNI_ROOT, of a new
- * file or over a device plugin config only. Concurrent writers each succeed; the last one wins.
+ * file (0644) or over a device plugin config only (its permission bits kept). Concurrent writers each succeed; the last one wins.
  */
 export function writeConfig(host: Host, file: string, text: string): { path: string; replaced: string } {
   const bad = writePathProblem(file);
   if (bad) throw failed(bad);
   const p = host.p(path.posix.normalize(file));
-  const replaced = replaceable(p);
+  // a file that is there keeps its permission bits (an operator's 0640 stays 0640); a new one is 0644
+  const { replaced, mode } = replaceable(p);
   try {
     host.fs.mkdirp(path.posix.dirname(p), 0o755);
-    replaceAtomic(p, text, 0o644);
+    replaceAtomic(p, text, mode);
   } catch (e) {
     throw failed(`cannot write ${p}: ${(e as Error).message}`);
   }
