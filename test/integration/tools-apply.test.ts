@@ -165,6 +165,19 @@ describe('node apply on an AWS-like node (ENA, no IOMMU)', () => {
     expect(JSON.parse(read(n.root, DP)!).resourceList).toHaveLength(1);
   });
 
+  it('never rewrites a config.json whose numbers would change (an integer beyond 2^53): exit 2, nothing changed', () => {
+    const n = awsNode(dir.path);
+    mkdirSync(join(n.root, 'etc/pcidp'), { recursive: true });
+    const text = '{"resourceList":[{"resourceName":"kept","selectors":{"vendors":["8086"]},"additionalInfo":{"id":12345678901234567890}}]}';
+    writeFileSync(join(n.root, DP), text);
+    const before = snapshot(n.root);
+    const r = apply(n.root, nodeFile(ena()));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('holds the integer(s) 12345678901234567890, too large to be written back unchanged');
+    expect(snapshot(n.root)).toEqual(before);
+    expect(read(n.root, DP)).toBe(text);
+  });
+
   it('never replaces a config path that holds another file', () => {
     const n = awsNode(dir.path);
     mkdirSync(join(n.root, 'etc/pcidp'), { recursive: true });

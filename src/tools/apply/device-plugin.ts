@@ -19,11 +19,6 @@ export function normalise(r: { resourceName: string; resourcePrefix?: string | u
   return { resourcePrefix: resourceName.slice(0, slash), resourceName: resourceName.slice(slash + 1), ...rest };
 }
 
-/**
- * Merge into the device plugin's config.json: a resource of the node file replaces the one of the
- * same prefix/name in place, others are appended, every other resource and top-level field of the
- * file is kept. A file that is not a device plugin config is never replaced (dp-config's rule).
- */
 /** The file with the node file's resources merged in, read now; `changed` empty: already so. */
 interface Merge {
   text: string;
@@ -31,6 +26,26 @@ interface Merge {
   kept: string[];
 }
 
+/**
+ * Integer literals of a JSON text (outside strings) that a JavaScript number cannot hold exactly:
+ * parsed and written back they would change (12345678901234567890 → 12345678901234567000).
+ */
+export function inexactIntegers(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g)) {
+    const t = m[0];
+    if (t.startsWith('"') || /[.eE]/.test(t)) continue;
+    if (!Number.isSafeInteger(Number(t))) out.push(t);
+  }
+  return out;
+}
+
+/**
+ * Merge into the device plugin's config.json: a resource of the node file replaces the one of the
+ * same prefix/name in place, others are appended, every other resource and top-level field of the
+ * file is kept. A file that is not a device plugin config is never replaced (dp-config's rule), nor
+ * one whose numbers the rewrite would change.
+ */
 function merge(host: Host, file: string, wanted: DpResource[]): Merge {
   // what the write would refuse is found here, before any step runs: a symbolic link (a config
   // written through a link, or the link replaced by a file, is never what the operator meant)
@@ -44,6 +59,8 @@ function merge(host: Host, file: string, wanted: DpResource[]): Merge {
     const p = parseConfig(read.text);
     if (!p.config) throw failed(`devicePlugin: ${file} exists and is not a device plugin config (${p.error}); apply never replaces another file: fix or remove it`);
     base = p.config as DpConfig & Record<string, unknown>;
+    const inexact = inexactIntegers(read.text);
+    if (inexact.length > 0) throw failed(`devicePlugin: ${file} holds the integer(s) ${inexact.slice(0, 3).join(', ')}, too large to be written back unchanged; apply never changes what it does not own: write them as strings, or leave devicePlugin out and use dp-config`);
   }
   const list = [...base.resourceList];
   const changed: string[] = [];
