@@ -7,7 +7,7 @@ import { ToolError } from '../shared/errors.js';
 import { withDeviceLocks } from './locks.js';
 import { indexes, selectorText, type DriverRule, type NodeFile } from './schema.js';
 import { unchanged, type Step } from './step.js';
-import { findPf, futureVf, vfLinks, vfsStepFate, type PfRef } from './vfs.js';
+import { findPf, futureVf, vfLinks, vfsStepFate } from './vfs.js';
 
 /** A device a rule chose, and whether it exists yet (a VF the vfs step makes does not). */
 export interface Chosen {
@@ -15,34 +15,6 @@ export interface Chosen {
   target: Target;
   rule: number;
   exists: boolean;
-}
-
-/**
- * A VF the vfs step of the same file destroys: its PF's count changes (the kernel takes a new count
- * only from 0, so every VF goes and the first `count` come back new, on their default driver).
- */
-interface Recreated {
-  pf: string;
-  ref: PfRef;
-  index: number;
-  /** the PF's VF count now, and the one the vfs step writes */
-  have: number;
-  count: number;
-  rule: number;
-}
-
-function recreatedVf(host: Host, f: NodeFile, pci: string): Recreated | undefined {
-  if (!f.vfs) return undefined;
-  const phys = host.fs.realpath(host.p(`/sys/bus/pci/devices/${pci}/physfn`));
-  if (!phys) return undefined;
-  const pf = findPf(host, phys.slice(phys.lastIndexOf('/') + 1));
-  if (!pf) return undefined;
-  const rule = f.vfs.findIndex((v) => findPf(host, v.pf)?.dir === pf.dir);
-  const have = vfLinks(host, pf);
-  const index = [...have].find(([, a]) => a === pci)?.[0];
-  const count = f.vfs[rule]?.count;
-  if (count === undefined || index === undefined || count === have.size) return undefined;
-  return { pf: f.vfs[rule]!.pf, ref: pf, index, have: have.size, count, rule };
 }
 
 /** The devices each driver rule chooses on this node; problems are violations of the file on this node. */
@@ -69,8 +41,10 @@ export function chooseDevices(host: Host, f: NodeFile): { chosen: Chosen[]; prob
    */
   const grown = new Set<string>();
   const addExisting = (pci: string, target: Target, rule: number, by: 'pci' | 'vendorDevice' | 'mac') => {
-    const re = recreatedVf(host, f, pci);
-    if (!re) return add(pci, target, rule, true);
+    // a VF the vfs step destroys: its PF's count changes (the kernel takes a new count only from
+    // 0, so every VF goes and the first `count` come back new, on their default driver)
+    const re = vfsStepFate(host, f.vfs, pci);
+    if (!re?.now) return add(pci, target, rule, true);
     if (by === 'mac') problems.push(`drivers.${rule}: ${pci} is VF ${re.index} of ${re.pf}, whose VFs vfs.${re.rule} re-creates: a new VF does not keep the old one's MAC; choose it with "pf" and "vfs"`);
     else if (re.index < re.count) {
       add(pci, target, rule, false);

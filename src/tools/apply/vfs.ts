@@ -114,17 +114,32 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
 /**
  * What the vfs step of the same file does to a PCI address: `made` when it will be a VF of a PF
  * whose count changes (every VF goes, the first `count` come back new), `removed` when it is a VF
- * the new count leaves out; undefined when the vfs step does not touch it.
+ * the new count leaves out; undefined when the vfs step does not touch it. `now`: the address is a
+ * VF today (re-created or removed) rather than one the new count adds; `have`: the PF's count today.
  */
-export function vfsStepFate(host: Host, vfs: ReadonlyArray<{ pf: string; count: number }> | undefined, pci: string): { fate: 'made' | 'removed'; pf: string; index: number; rule: number; count: number } | undefined {
+export interface VfFate {
+  fate: 'made' | 'removed';
+  /** the PF as the node file names it, and as found */
+  pf: string;
+  ref: PfRef;
+  index: number;
+  now: boolean;
+  have: number;
+  count: number;
+  /** the index of the vfs rule */
+  rule: number;
+}
+
+export function vfsStepFate(host: Host, vfs: ReadonlyArray<{ pf: string; count: number }> | undefined, pci: string): VfFate | undefined {
   for (const [rule, v] of (vfs ?? []).entries()) {
-    const pf = findPf(host, v.pf);
-    if (!pf?.pci) continue;
-    const have = vfLinks(host, pf);
+    const ref = findPf(host, v.pf);
+    if (!ref?.pci) continue;
+    const have = vfLinks(host, ref);
     if (have.size === v.count) continue;
+    const base = { pf: v.pf, ref, have: have.size, count: v.count, rule };
     const index = [...have].find(([, a]) => a === pci)?.[0];
-    if (index !== undefined) return { fate: index < v.count ? 'made' : 'removed', pf: v.pf, index, rule, count: v.count };
-    for (let n = 0; n < v.count; n++) if (futureVf(host, pf, n) === pci) return { fate: 'made', pf: v.pf, index: n, rule, count: v.count };
+    if (index !== undefined) return { ...base, fate: index < v.count ? 'made' : 'removed', index, now: true };
+    for (let n = 0; n < v.count; n++) if (futureVf(host, ref, n) === pci) return { ...base, fate: 'made', index: n, now: false };
   }
   return undefined;
 }
