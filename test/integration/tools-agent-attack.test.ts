@@ -280,7 +280,7 @@ describe('vDPA devices on VFs the vfs step of the same file makes (a node after 
     expect(grow.json.steps.map((s: any) => [s.id, s.status])).toEqual([['vfs:ens2f0', 'planned'], ['vdpa:vdpa0', 'planned']]);
     const shrink = apply(n.root, { vfs: [{ pf: 'ens2f0', count: 1 }], vdpa: [{ name: 'vdpa1', mgmtdev: 'pci/0000:5e:00.3', driver: 'vhost_vdpa' }] });
     expect(shrink.code, shrink.stdout).toBe(2);
-    expect(shrink.stderr).toContain('- vdpa: 0000:5e:00.3 is VF 1 of ens2f0, which vfs.0 removes (ens2f0 will have 1 VF(s))');
+    expect(shrink.stderr).toContain('- vdpa.0: 0000:5e:00.3 is VF 1 of ens2f0, which vfs.0 removes (ens2f0 will have 1 VF(s))');
   });
 
   it('the VF count is not changed while a process holds the /dev/vhost-vdpa-N of a VF\'s vDPA device (exit 1)', () => {

@@ -302,10 +302,10 @@ describe('node apply on an SR-IOV node (VF counts, VF ranges, vDPA)', () => {
     writeFileSync(join(n.root, `var/lib/cni/dpdk-cni/devices/${vfs[1]}.json`), JSON.stringify({ key: { net: 'dpdk-net', containerID: 'podA', ifname: 'net1' }, netns: LIVE }));
     const r = apply(n.root, nodeFile({ vfs: [{ pf: 'ens1f0', count: 2 }] }));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`- refused: vfs: changing ens1f0 from 4 to 2 VFs destroys its VFs first: SR-IOV PF ${PF} has VFs in pods: VF 1 (${vfs[1]}) is attached to container podA`);
+    expect(r.stderr).toContain(`- refused: vfs.0: changing ens1f0 from 4 to 2 VFs destroys its VFs first: SR-IOV PF ${PF} has VFs in pods: VF 1 (${vfs[1]}) is attached to container podA`);
     const big = apply(n.root, nodeFile({ vfs: [{ pf: 'ens1f0', count: 65 }] }));
     expect(big.code).toBe(2);
-    expect(big.stderr).toContain('- vfs: ens1f0 supports at most 64 VFs (sriov_totalvfs), not 65');
+    expect(big.stderr).toContain('- vfs.0: ens1f0 supports at most 64 VFs (sriov_totalvfs), not 65');
   });
 
   it('new VFs on a simulated node: the writes are made and the tool says the VFs did not come', () => {
@@ -326,7 +326,7 @@ describe('node apply on an SR-IOV node (VF counts, VF ranges, vDPA)', () => {
     expect(r.stdout).toContain(`would      vDPA device vdpa1 on ${vdpaPci}, vhost_vdpa\n             vdpa dev add name vdpa1 mgmtdev pci/${vdpaPci} mac 02:00:00:00:0d:01\n`);
     const other = apply(n.root, nodeFile({ vdpa: [{ name: 'vdpa0', mgmtdev: `pci/${PF}`, driver: 'vhost_vdpa' }] }));
     expect(other.code).toBe(2);
-    expect(other.stderr).toContain(`- vdpa: vdpa0 exists on ${vdpaPci}, not on ${PF}`);
+    expect(other.stderr).toContain(`- vdpa.0: vdpa0 exists on ${vdpaPci}, not on ${PF}`);
   });
 
   it('a vhost-vdpa device a pod holds is not moved to another driver (exit 1)', () => {
@@ -335,7 +335,7 @@ describe('node apply on an SR-IOV node (VF counts, VF ranges, vDPA)', () => {
     writeFileSync(join(n.root, `var/lib/cni/dpdk-cni/devices/${vdpaPci}.json`), JSON.stringify({ key: { net: 'vdpa-net', containerID: 'podV', ifname: 'net1' }, netns: LIVE }));
     const r = apply(n.root, nodeFile({ vdpa: [{ name: 'vdpa0', mgmtdev: `pci/${vdpaPci}`, driver: 'virtio_vdpa' }] }));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`refused: vdpa: refusing to move vdpa0 from vhost_vdpa to virtio_vdpa: dpdk-cni attached ${vdpaPci} to container podV`);
+    expect(r.stderr).toContain(`refused: vdpa.0: refusing to move vdpa0 from vhost_vdpa to virtio_vdpa: dpdk-cni attached ${vdpaPci} to container podV`);
     expect(existsSync(join(n.root, 'sys/bus/vdpa/drivers/vhost_vdpa/unbind'))).toBe(false);
   });
 });

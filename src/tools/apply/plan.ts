@@ -40,7 +40,7 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
     if (j !== undefined) plan.problems.push(`vfs.${i}: ${v.pf} is the PF vfs.${j} names (${f.vfs![j]!.pf}): give each PF once`);
     else if (dir !== undefined) seen.set(dir, i);
   });
-  for (const v of f.vfs ?? []) attempt(() => planVfs(host, v.pf, v.count, timeoutMs));
+  for (const [i, v] of (f.vfs ?? []).entries()) attempt(() => planVfs(host, v.pf, v.count, timeoutMs, `vfs.${i}`));
   const chosen = chooseDevices(host, f);
   plan.problems.push(...chosen.problems);
   plan.notes.push(...chosen.notes);
@@ -63,7 +63,7 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
     const c = rebinds.get(parent);
     if (step && !step.unchanged && c) plan.problems.push(`vdpa.${i}: ${v.name} is made on ${parent}, which drivers.${c.rule} rebinds (${step.what}): a vDPA device needs its parent on its own driver, and rebinding the parent removes its vDPA devices`);
   });
-  for (const v of f.vdpa ?? []) attempt(() => planVdpa(host, v, timeoutMs, f.vfs));
+  for (const [i, v] of (f.vdpa ?? []).entries()) attempt(() => planVdpa(host, v, timeoutMs, f.vfs, `vdpa.${i}`));
   if (f.devicePlugin) attempt(() => planDevicePlugin(host, f.devicePlugin as NonNullable<NodeFile['devicePlugin']>));
   return plan;
 }

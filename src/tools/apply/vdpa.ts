@@ -53,27 +53,27 @@ function ensureDriver(host: Host, driver: string, done: string[]): void {
  * the bus driver asked for (unbind from the one the kernel chose, bind to the wanted one). An
  * existing device on another driver is rebound unless a pod or a process holds it.
  */
-export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number, vfs?: NodeFile['vfs']): Step {
+export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number, vfs?: NodeFile['vfs'], at = 'vdpa'): Step {
   const id = `vdpa:${v.name}`;
   const parent = v.mgmtdev.slice(4).toLowerCase();
   const what = `vDPA device ${v.name} on ${parent}, ${v.driver}`;
   // a parent the vfs step of the same file makes (at boot: no VFs yet) or re-makes (its vDPA
   // devices go with the old VF): the device is made once the VF is there
   const fate = vfsStepFate(host, vfs, parent);
-  if (fate?.fate === 'removed') throw failed(`vdpa: ${parent} is VF ${fate.index} of ${fate.pf}, which vfs.${fate.rule} removes (${fate.pf} will have ${fate.count} VF(s))`);
+  if (fate?.fate === 'removed') throw failed(`${at}: ${parent} is VF ${fate.index} of ${fate.pf}, which vfs.${fate.rule} removes (${fate.pf} will have ${fate.count} VF(s))`);
   const cur = fate ? undefined : listVdpa(host).find((x) => x.name === v.name);
   if (cur) {
-    if (cur.parent !== parent) throw failed(`vdpa: ${v.name} exists on ${cur.parent ?? 'another device'}, not on ${parent}: delete it (vdpa dev del ${v.name}) or pick another name`);
+    if (cur.parent !== parent) throw failed(`${at}: ${v.name} exists on ${cur.parent ?? 'another device'}, not on ${parent}: delete it (vdpa dev del ${v.name}) or pick another name`);
     if (cur.driver === v.driver) return unchanged(id, what, v.mac ? ['an existing device keeps its MAC (vdpa dev add sets it only when it makes the device)'] : []);
     const why = inUse(host, parent, cur.chardev);
-    if (why.length > 0) throw refused(`vdpa: refusing to move ${v.name} from ${cur.driver} to ${v.driver}: ${why.join('; ')}`);
+    if (why.length > 0) throw refused(`${at}: refusing to move ${v.name} from ${cur.driver} to ${v.driver}: ${why.join('; ')}`);
     const ws = bindWrites(v.name, cur.driver, v.driver);
     return {
       id, what: `${what} (now ${cur.driver ?? 'no driver'})`, unchanged: false, notes: [], actions: ws.map((w) => `write "${w.value}" to ${w.path}`),
       run: () =>
         withDeviceLocks(host, [parent], async () => {
           const again = inUse(host, parent, cur.chardev);
-          if (again.length > 0) throw refused(`vdpa: refusing to move ${v.name} from ${cur.driver} to ${v.driver}: ${again.join('; ')}`);
+          if (again.length > 0) throw refused(`${at}: refusing to move ${v.name} from ${cur.driver} to ${v.driver}: ${again.join('; ')}`);
           const done: string[] = [];
           ensureDriver(host, v.driver, done);
           writeAll(host, ws, done);
@@ -81,7 +81,7 @@ export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number, vfs?: Nod
         }),
     };
   }
-  if (!fate && !readFunction(host, parent)) throw failed(`vdpa: no PCI device ${parent} on this node (mgmtdev ${v.mgmtdev})`);
+  if (!fate && !readFunction(host, parent)) throw failed(`${at}: no PCI device ${parent} on this node (mgmtdev ${v.mgmtdev})`);
   const add = ['dev', 'add', 'name', v.name, 'mgmtdev', v.mgmtdev, ...(v.mac ? ['mac', v.mac] : [])];
   return {
     id, what, unchanged: false, notes: [],

@@ -63,20 +63,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * first, which destroys every VF: refused when a VF is in a pod, carries the host's addresses, or
  * is held open by a DPDK application or VM (its /dev/vfio group or /dev/uioN).
  */
-export function planVfs(host: Host, name: string, count: number, timeoutMs: number): Step {
+export function planVfs(host: Host, name: string, count: number, timeoutMs: number, at = 'vfs'): Step {
   const id = `vfs:${name}`;
   const what = `${count} VF(s) on ${name}`;
   const pf = findPf(host, name);
-  if (!pf) throw failed(`vfs: no PF ${name} on this node (neither a PCI address in /sys/bus/pci/devices nor a netdev in /sys/class/net)`);
+  if (!pf) throw failed(`${at}: no PF ${name} on this node (neither a PCI address in /sys/bus/pci/devices nor a netdev in /sys/class/net)`);
   const attr = `${pf.dir}/sriov_numvfs`;
   const cur = readInt(host, host.p(attr));
-  if (cur === undefined) throw failed(`vfs: ${name} is not SR-IOV capable (no ${attr})`);
+  if (cur === undefined) throw failed(`${at}: ${name} is not SR-IOV capable (no ${attr})`);
   const total = readInt(host, host.p(`${pf.dir}/sriov_totalvfs`));
-  if (total !== undefined && count > total) throw failed(`vfs: ${name} supports at most ${total} VFs (sriov_totalvfs), not ${count}`);
+  if (total !== undefined && count > total) throw failed(`${at}: ${name} supports at most ${total} VFs (sriov_totalvfs), not ${count}`);
   if (cur === count) return unchanged(id, what);
   if (cur > 0 && pf.pci) {
     const why = [...vfUseReasons(pf.pci, vfsInUse(host, pf.pci)), ...vfHostUseReasons(pf.pci, vfsUsedByHost(host, pf.pci)), ...vfHolderReasons(host, pf.pci)];
-    if (why.length > 0) throw refused(`vfs: changing ${name} from ${cur} to ${count} VFs destroys its VFs first: ${why.join('; ')}. Move those VFs' users away first`);
+    if (why.length > 0) throw refused(`${at}: changing ${name} from ${cur} to ${count} VFs destroys its VFs first: ${why.join('; ')}. Move those VFs' users away first`);
   }
   const writes = [...(cur > 0 ? ['0'] : []), ...(count > 0 ? [String(count)] : [])];
   return {
@@ -86,9 +86,9 @@ export function planVfs(host: Host, name: string, count: number, timeoutMs: numb
     run: () => withDeviceLocks(host, pf.pci ? [pf.pci, ...vfLinks(host, pf).values()] : [], async () => {
       if (cur > 0 && pf.pci) {
         const why = [...vfUseReasons(pf.pci, vfsInUse(host, pf.pci)), ...vfHostUseReasons(pf.pci, vfsUsedByHost(host, pf.pci)), ...vfHolderReasons(host, pf.pci)];
-        if (why.length > 0) throw refused(`vfs: changing ${name} from ${cur} to ${count} VFs destroys its VFs first: ${why.join('; ')}. Nothing was written`);
+        if (why.length > 0) throw refused(`${at}: changing ${name} from ${cur} to ${count} VFs destroys its VFs first: ${why.join('; ')}. Nothing was written`);
       }
-      if (readInt(host, host.p(attr)) !== cur) throw failed(`vfs: ${name}'s VF count changed while apply ran (now ${readInt(host, host.p(attr))}); nothing was written: run apply again`);
+      if (readInt(host, host.p(attr)) !== cur) throw failed(`${at}: ${name}'s VF count changed while apply ran (now ${readInt(host, host.p(attr))}); nothing was written: run apply again`);
       const done: string[] = [];
       for (const w of writes) {
         try {
