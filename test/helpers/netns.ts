@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sh } from './cni.js';
+import type { SimNode } from '../../src/sim/simnode.js';
 
 /**
  * Real network namespaces and veth pairs for tests (root), named `<prefix>-<tag>-<id>-<n>` so that
@@ -59,4 +60,16 @@ export function nsName(path: string): string {
 function must(cmd: string, args: string[]): void {
   const r = sh(cmd, args);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
+
+/**
+ * A PF-less virtio-net PCI function of the simulated node (the e2e guest's kind of NIC) whose kernel
+ * netdev, under `<pci>/virtio0/net/`, is a real veth end in the host: what kernel-netdev mode moves
+ * into a pod. Returns the netdev name.
+ */
+export function virtioNic(node: SimNode, net: NetFixture, pci: string, name: string, opts: { mac: string; mtu?: number; up?: boolean; peer?: string }): string {
+  const nic = net.veth(name, opts);
+  node.pci(pci, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
+  node.netdev(pci, nic, { virtio: 0, mac: opts.mac });
+  return nic;
 }

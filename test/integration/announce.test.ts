@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { cniAsync, isRoot, sh, tempDir, type CniCall } from '../helpers/cni.js';
-import { NetFixture, nsName } from '../helpers/netns.js';
+import { NetFixture, nsName, virtioNic } from '../helpers/netns.js';
 
 /**
  * Address announcement on the wire (kernel modes): the host-side peer of the veth that stands in
@@ -29,12 +29,9 @@ describe.runIf(isRoot && haveTcpdump)('address announcement after ADD (root, tcp
     node = new SimNode(dir.path);
     net = new NetFixture();
     pod = net.netns('anp');
-    vfname = net.veth(`an${net.id}`, { mac: '02:00:00:00:12:01', mtu: 1500 });
+    vfname = virtioNic(node, net, PCI, `an${net.id}`, { mac: '02:00:00:00:12:01', mtu: 1500, up: true });
     park = nsName(net.parked[0]!);
-    sh('ip', ['link', 'set', vfname, 'up']);
     sh('ip', ['-n', park, 'link', 'set', `p${vfname}`.slice(0, 15), 'up']);
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, vfname, { virtio: 0, mac: '02:00:00:00:12:01' });
   });
   afterEach(() => {
     dump?.kill('SIGKILL');

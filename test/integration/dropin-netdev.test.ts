@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SimNode } from '../../src/sim/simnode.js';
 import { cni, isRoot, REPO, tempDir, type CniCall } from '../helpers/cni.js';
-import { NetFixture } from '../helpers/netns.js';
+import { NetFixture, virtioNic } from '../helpers/netns.js';
 
 /**
  * The operator-rendered sriov-cni NADs on a PF-less kernel netdev (a virtio-net-pci NIC, as on a
@@ -24,9 +24,7 @@ describe.runIf(isRoot)('sriov-cni NADs on a PF-less netdev (root)', () => {
     node = new SimNode(dir.path);
     net = new NetFixture();
     pod = net.netns();
-    vfname = net.veth(`dr${net.id}`, { mac: '02:00:00:00:10:02', mtu: 1500 });
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, vfname, { virtio: 0, mac: '02:00:00:00:10:02' });
+    vfname = virtioNic(node, net, PCI, `dr${net.id}`, { mac: '02:00:00:00:10:02', mtu: 1500 });
   });
   afterEach(() => {
     net.cleanup();

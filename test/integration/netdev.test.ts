@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { cni, isRoot, sh, tempDir, TEST_BIN, type CniCall } from '../helpers/cni.js';
-import { NetFixture } from '../helpers/netns.js';
+import { NetFixture, virtioNic } from '../helpers/netns.js';
 import { tmpNameFor } from '../../src/net/netdev.js';
 
 /**
@@ -35,11 +35,7 @@ describe.runIf(isRoot)('netdevice mode (root)', () => {
     node = new SimNode(dir.path);
     net = new NetFixture();
     pod = net.netns();
-    vfname = net.veth(`dv${net.id}`, { mac: '02:00:00:00:10:01', mtu: 1500 });
-    sh('ip', ['link', 'set', vfname, 'up']);
-    // a virtio-net-pci NIC (PF-less): netdev under <pci>/virtio0/net/
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, vfname, { virtio: 0, mac: '02:00:00:00:10:01' });
+    vfname = virtioNic(node, net, PCI, `dv${net.id}`, { mac: '02:00:00:00:10:01', mtu: 1500, up: true });
   });
   afterEach(() => {
     net.cleanup();

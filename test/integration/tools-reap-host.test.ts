@@ -7,7 +7,7 @@ import { SimNode } from '../../src/sim/simnode.js';
 import { STATE_DIR } from '../../src/state/store.js';
 import { BIN, cni, CNI_PLUGINS, isRoot, REPO, sh, tempDir } from '../helpers/cni.js';
 import { loadYaml } from '../helpers/k8s.js';
-import { NetFixture, nsName } from '../helpers/netns.js';
+import { NetFixture, nsName, virtioNic } from '../helpers/netns.js';
 
 /**
  * What the reaper needs from the node, as install-daemonset.yaml gives it (docs/reference.md#the-reaper):
@@ -77,9 +77,7 @@ describe.runIf(isRoot)('the reaper under the DaemonSet\'s restrictions (root, re
     node = new SimNode(dir.path);
     net = new NetFixture('rh');
     ifname = `rk${net.id}`;
-    host = net.veth(`rg${net.id}`, { mac: MAC, mtu: 1500 });
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, host, { virtio: 0, mac: MAC });
+    host = virtioNic(node, net, PCI, `rg${net.id}`, { mac: MAC, mtu: 1500 });
   });
   afterEach(() => {
     net.cleanup();

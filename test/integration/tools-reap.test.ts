@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { lockName } from '../../src/sys/lock.js';
 import { cni, CNI_PLUGINS, isRoot, REPO, sh, tempDir, TEST_BIN, type CniCall } from '../helpers/cni.js';
-import { NetFixture, nsName } from '../helpers/netns.js';
+import { NetFixture, nsName, virtioNic } from '../helpers/netns.js';
 
 /**
  * `dpdk-cni reap`: attachments whose pod netns is gone (the DEL that never came, as under Multus,
@@ -97,9 +97,7 @@ describe.runIf(isRoot)('dpdk-cni reap', () => {
     const PCI = '0000:00:11.0';
     const MAC = '02:00:00:00:18:01';
     const ifname = `rq${net.id}`;
-    const host = net.veth(`rh${net.id}`, { mac: MAC, mtu: 1500 });
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, host, { virtio: 0, mac: MAC });
+    const host = virtioNic(node, net, PCI, `rh${net.id}`, { mac: MAC, mtu: 1500 });
     const pod = net.netns('nd');
     const c = { cniVersion: '1.0.0', name: 'reap-nd', type: 'dpdk-cni', deviceID: PCI, mac: '02:11:22:33:44:55', mtu: 1400 };
     const add = call({ command: 'ADD', conf: c, netns: pod, ifname });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { cni, isRoot, sh, tempDir, type CniCall } from '../helpers/cni.js';
-import { NetFixture } from '../helpers/netns.js';
+import { NetFixture, virtioNic } from '../helpers/netns.js';
 
 describe.runIf(isRoot)('netdev mode promises (root)', () => {
   let dir: { path: string; cleanup: () => void };
@@ -36,9 +36,7 @@ describe.runIf(isRoot)('netdev mode promises (root)', () => {
     node = new SimNode(dir.path);
     net = new NetFixture();
     ifname = `pn${net.id}`;
-    vfname = net.veth(`dp${net.id}`, { mac: MAC, mtu: 1500 });
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, vfname, { virtio: 0, mac: MAC });
+    vfname = virtioNic(node, net, PCI, `dp${net.id}`, { mac: MAC, mtu: 1500 });
   });
   afterEach(() => {
     for (const p of planted.splice(0)) rmSync(p, { force: true });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode, vfAddress } from '../../src/sim/simnode.js';
 import { cni, isRoot, sh, tempDir, type CniCall } from '../helpers/cni.js';
-import { NetFixture } from '../helpers/netns.js';
+import { NetFixture, virtioNic } from '../helpers/netns.js';
 
 describe.runIf(isRoot)('ADD refuses a device the host or another pod uses', () => {
   let dir: { path: string; cleanup: () => void };
@@ -36,10 +36,7 @@ describe.runIf(isRoot)('ADD refuses a device the host or another pod uses', () =
     node = new SimNode(dir.path);
     net = new NetFixture();
     pod = net.netns();
-    nic = net.veth(`du${net.id}`, { mac: '02:00:00:00:11:01' });
-    ip('link', 'set', nic, 'up');
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, nic, { virtio: 0, mac: '02:00:00:00:11:01' });
+    nic = virtioNic(node, net, PCI, `du${net.id}`, { mac: '02:00:00:00:11:01', up: true });
   });
   afterEach(() => {
     for (const l of extra.splice(0)) sh('ip', ['link', 'del', l]);

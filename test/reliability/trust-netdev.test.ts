@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { cni, isRoot, sh, tempDir, type CniCall } from '../helpers/cni.js';
-import { NetFixture } from '../helpers/netns.js';
+import { NetFixture, virtioNic } from '../helpers/netns.js';
 
 describe.runIf(isRoot)('trust: the pod netdev at DEL and CHECK (root)', () => {
   let dir: { path: string; cleanup: () => void };
@@ -50,10 +50,8 @@ describe.runIf(isRoot)('trust: the pod netdev at DEL and CHECK (root)', () => {
     node = new SimNode(dir.path);
     net = new NetFixture();
     ifname = `tn${net.id}`;
-    vfname = net.veth(`dt${net.id}`, { mac: MAC, mtu: 1500 });
+    vfname = virtioNic(node, net, PCI, `dt${net.id}`, { mac: MAC, mtu: 1500 });
     pod = net.netns();
-    node.pci(PCI, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-    node.netdev(PCI, vfname, { virtio: 0, mac: MAC });
   });
   afterEach(() => {
     net.cleanup();

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { SimNode } from '../../../src/sim/simnode.js';
 import { deviceLockName } from '../../../src/sys/lock.js';
 import { tmpNameFor } from '../../../src/net/netdev.js';
-import { NetFixture, nsName } from '../../helpers/netns.js';
+import { NetFixture, nsName, virtioNic } from '../../helpers/netns.js';
 
 export const STATE = 'var/lib/cni/dpdk-cni';
 export const DEVINFO = '/var/run/k8s.cni.cncf.io/devinfo/cni';
@@ -105,9 +105,7 @@ export class World {
       // name a netdev gets while it moves comes from the PCI address and every simulated node
       // here — and in any other test run on this machine — shares one kernel
       this.pci = `${DOMAIN}:${(0x10 + (nextBus++ % 0xe0)).toString(16)}:10.0`;
-      this.vfName = this.fixture.veth(`rv${this.id}`, { peer: `rp${this.id}`, mac: this.origMac, mtu: 1500, up: true });
-      this.node.pci(this.pci, { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
-      this.node.netdev(this.pci, this.vfName, { virtio: 0, mac: this.origMac });
+      this.vfName = virtioNic(this.node, this.fixture, this.pci, `rv${this.id}`, { peer: `rp${this.id}`, mac: this.origMac, mtu: 1500, up: true });
     }
   }
 
