@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judge, mountOf, parseMountinfo } from '../../src/tools/reap/visible.js';
+import { judge, lookAround, mountOf, parseMountinfo } from '../../src/tools/reap/visible.js';
 
 /** What the reaper believes about a netns path that looks gone, from where it runs (src/tools/reap/visible.ts). */
 const INFO = [
@@ -49,5 +49,13 @@ describe('reaper netns visibility', () => {
     const viaVarRun = { netnsState: () => 'gone' as const, realpath: (p: string) => (p === '/var/run/netns' ? '/run/netns' : undefined) };
     expect(judge(sight, '/var/run/netns/cni-1', viaVarRun)).toEqual({ netns: 'gone' });
     expect(judge(sight, '/var/run/netns/cni-1', gone)).toMatchObject({ netns: 'unknown' });
+  });
+
+  it('what it cannot read of /proc (permission denied, hidden) is not seen: not hostPID, no mounts, so nothing is judged gone', () => {
+    const denied = { readText: () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }); } };
+    const sight = lookAround(denied);
+    expect(sight).toEqual({ hostPid: false, mounts: [] });
+    expect(judge(sight, '/run/netns/cni-1', gone)).toMatchObject({ netns: 'unknown' });
+    expect(judge(sight, '/proc/42/ns/net', gone)).toMatchObject({ netns: 'unknown' });
   });
 });

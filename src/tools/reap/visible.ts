@@ -64,8 +64,16 @@ export type Look = Pick<Fs, 'netnsState' | 'realpath'>;
  * outside /proc is judged.
  */
 export function lookAround(fs: Pick<Fs, 'readText'>): Sight {
-  const hostPid = fs.readText('/proc/2/comm')?.trim() === 'kthreadd';
-  const info = fs.readText('/proc/self/mountinfo');
+  // any error (missing, hidden, permission denied) means: not seen, so not believed
+  const read = (p: string): string | undefined => {
+    try {
+      return fs.readText(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const hostPid = read('/proc/2/comm')?.trim() === 'kthreadd';
+  const info = read('/proc/self/mountinfo');
   return { hostPid, mounts: info === undefined ? [] : parseMountinfo(info) };
 }
 
