@@ -20,7 +20,8 @@ export function userspaceNodes(host: Host, d: NodeDevice): string[] {
  */
 export function vfHolderReasons(host: Host, pfPci: string): string[] {
   const dir = pciDir(host, pfPci);
-  const list: string[] = [];
+  // every VF's char devices first, then one walk of /proc/*/fd for all of them (not one per VF)
+  const vfs: Array<{ label: string; nodes: string[] }> = [];
   for (const e of host.fs.readdir(dir).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) {
     const m = /^virtfn(\d+)$/.exec(e);
     if (!m) continue;
@@ -28,8 +29,14 @@ export function vfHolderReasons(host: Host, pfPci: string): string[] {
     const d = vf ? readDevice(host, vf) : undefined;
     if (!d) continue;
     const nodes = [...userspaceNodes(host, d), ...d.vdpa.flatMap((v) => (v.chardev ? [v.chardev] : []))];
-    const holders = nodes.length > 0 ? holdersOf(host, nodes) : [];
-    if (holders.length > 0) list.push(`VF ${m[1]} (${d.pci}): ${holdersText(holders)}`);
+    if (nodes.length > 0) vfs.push({ label: `VF ${m[1]} (${d.pci})`, nodes });
   }
-  return list.length > 0 ? [`SR-IOV PF ${pfPci} has VFs a DPDK application or VM holds open: ${list.join('; ')}`] : [];
+  const all = vfs.flatMap((v) => v.nodes);
+  const holders = all.length > 0 ? holdersOf(host, all) : [];
+  if (holders.length === 0) return [];
+  const list = vfs.flatMap((v) => {
+    const mine = holders.filter((h) => v.nodes.includes(h.path));
+    return mine.length > 0 ? [`${v.label}: ${holdersText(mine)}`] : [];
+  });
+  return [`SR-IOV PF ${pfPci} has VFs a DPDK application or VM holds open: ${list.join('; ')}`];
 }
