@@ -110,7 +110,21 @@ describe('a vDPA parent function (its vDPA devices go with its driver)', () => {
     const before = snapshot(n.root);
     const both = apply(n.root, { drivers: [{ driver: 'vfio-pci', pci: [vdpaPci] }], vdpa: [{ name: 'vdpa0', mgmtdev: `pci/${vdpaPci}`, driver: 'vhost_vdpa' }] });
     expect(both.code, both.stdout).toBe(2);
-    expect(both.stderr).toContain(`- vdpa.0: vdpa0 is made on ${vdpaPci}, which drivers.0 rebinds (${vdpaPci} on vfio-pci)`);
+    expect(both.stderr).toContain(`- vdpa.0: vdpa0 is made on ${vdpaPci}, which drivers.0 puts on vfio-pci: a vDPA device needs its parent on a kernel driver that manages vDPA devices`);
+    expect(snapshot(n.root)).toEqual(before);
+  });
+
+  it('a parent put on its vDPA management driver first (virtio-pci → vp-vdpa, the QEMU guest\'s shape) gets its vDPA device made after the rebind', () => {
+    const n = new SimNode(dir.path);
+    n.pci('0000:00:14.0', { driver: 'vp-vdpa', vendor: '1af4', device: '1041' }); // vp-vdpa is registered
+    n.pci('0000:00:13.0', { driver: 'virtio-pci', vendor: '1af4', device: '1041' });
+    n.netdev('0000:00:13.0', 'dcnivdpaparent', { virtio: 0 }); // a name no link here has: its use is not judged
+    const file = { drivers: [{ driver: 'vp-vdpa', pci: ['0000:00:13.0'] }], vdpa: [{ name: 'vdpa0', mgmtdev: 'pci/0000:00:13.0', driver: 'vhost_vdpa' }] };
+    const before = snapshot(n.root);
+    const dry = apply(n.root, file, '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('vdpa dev add name vdpa0 mgmtdev pci/0000:00:13.0 once 0000:00:13.0 is on its new driver');
+    expect(dry.stdout.indexOf('0000:00:13.0 on vp-vdpa')).toBeLessThan(dry.stdout.indexOf('vDPA device vdpa0'));
     expect(snapshot(n.root)).toEqual(before);
   });
 });

@@ -3,6 +3,8 @@ import { ToolError } from '../shared/errors.js';
 import { planDevicePlugin } from './device-plugin.js';
 import { chooseDevices, planDriver } from './drivers.js';
 import { planNoIommu } from './noiommu.js';
+import { isUserspaceDriver } from '../../device/scan.js';
+import { targetText } from '../bind/bind.js';
 import type { NodeFile } from './schema.js';
 import type { Step } from './step.js';
 import { planVdpa } from './vdpa.js';
@@ -56,14 +58,22 @@ export function planApply(host: Host, f: NodeFile, timeoutMs: number): Plan {
     const wants = j >= 0 ? `vfs.${j} wants ${f.vfs![j]!.count} VF(s) on it` : vf ? `drivers.${vf.rule} binds its VF ${vf.pci}` : undefined;
     if (wants) plan.problems.push(`drivers.${c.rule}: rebinding the SR-IOV PF ${c.pci} (${step.what}) destroys its VFs, and ${wants}: leave the PF on its driver, or drop those entries`);
   }
-  // a vDPA device lives on its parent's driver: a file that also rebinds the parent contradicts itself
+  // a vDPA device lives on its parent's driver. The drivers step runs first, so a parent put on a
+  // kernel driver (vp-vdpa, mlx5_core: its vDPA management device) gets the vDPA device made
+  // after it; a parent put on vfio-pci, a uio driver or no driver can hold none: a contradiction
+  const parentRebound = new Set<string>();
   (f.vdpa ?? []).forEach((v, i) => {
     const parent = v.mgmtdev.slice(4).toLowerCase();
     const step = plan.steps.find((s) => s.id === `driver:${parent}`);
     const c = rebinds.get(parent);
-    if (step && !step.unchanged && c) plan.problems.push(`vdpa.${i}: ${v.name} is made on ${parent}, which drivers.${c.rule} rebinds (${step.what}): a vDPA device needs its parent on its own driver, and rebinding the parent removes its vDPA devices`);
+    if (!step || step.unchanged || !c) return;
+    if (c.target.kind === 'none' || (c.target.kind === 'driver' && isUserspaceDriver(c.target.name))) {
+      plan.problems.push(`vdpa.${i}: ${v.name} is made on ${parent}, which drivers.${c.rule} puts on ${targetText(c.target)}: a vDPA device needs its parent on a kernel driver that manages vDPA devices (e.g. vp-vdpa, mlx5_core)`);
+    } else parentRebound.add(parent);
   });
-  for (const [i, v] of (f.vdpa ?? []).entries()) attempt(() => planVdpa(host, v, timeoutMs, f.vfs, `vdpa.${i}`));
+  for (const [i, v] of (f.vdpa ?? []).entries()) {
+    attempt(() => planVdpa(host, v, timeoutMs, { vfs: f.vfs, at: `vdpa.${i}`, parentRebound: parentRebound.has(v.mgmtdev.slice(4).toLowerCase()) }));
+  }
   if (f.devicePlugin) attempt(() => planDevicePlugin(host, f.devicePlugin as NonNullable<NodeFile['devicePlugin']>));
   return plan;
 }

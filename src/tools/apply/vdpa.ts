@@ -53,15 +53,28 @@ function ensureDriver(host: Host, driver: string, done: string[]): void {
  * the bus driver asked for (unbind from the one the kernel chose, bind to the wanted one). An
  * existing device on another driver is rebound unless a pod or a process holds it.
  */
-export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number, vfs?: NodeFile['vfs'], at = 'vdpa'): Step {
+export interface VdpaContext {
+  /** the node file's vfs entries: a parent may be a VF they make */
+  vfs?: NodeFile['vfs'];
+  /** the rule's name in messages (vdpa.N) */
+  at?: string;
+  /** the drivers step of the same file rebinds the parent first: its vDPA devices are made anew */
+  parentRebound?: boolean;
+}
+
+export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number, ctx: VdpaContext = {}): Step {
+  const at = ctx.at ?? 'vdpa';
   const id = `vdpa:${v.name}`;
   const parent = v.mgmtdev.slice(4).toLowerCase();
   const what = `vDPA device ${v.name} on ${parent}, ${v.driver}`;
   // a parent the vfs step of the same file makes (at boot: no VFs yet) or re-makes (its vDPA
   // devices go with the old VF): the device is made once the VF is there
-  const fate = vfsStepFate(host, vfs, parent);
+  const fate = vfsStepFate(host, ctx.vfs, parent);
   if (fate?.fate === 'removed') throw failed(`${at}: ${parent} is VF ${fate.index} of ${fate.pf}, which vfs.${fate.rule} removes (${fate.pf} will have ${fate.count} VF(s))`);
-  const cur = fate ? undefined : listVdpa(host).find((x) => x.name === v.name);
+  // made anew after an earlier step: by the vfs step (the VF) or the drivers step (the parent's driver)
+  const later = fate ? ` once ${fate.pf}'s VF ${fate.index} is there` : ctx.parentRebound ? ` once ${parent} is on its new driver` : '';
+  // (a parent's rebind that would pull a held vDPA device is refused by the drivers step: bind's checks)
+  const cur = later ? undefined : listVdpa(host).find((x) => x.name === v.name);
   if (cur) {
     if (cur.parent !== parent) throw failed(`${at}: ${v.name} exists on ${cur.parent ?? 'another device'}, not on ${parent}: delete it (vdpa dev del ${v.name}) or pick another name`);
     if (cur.driver === v.driver) return unchanged(id, what, v.mac ? ['an existing device keeps its MAC (vdpa dev add sets it only when it makes the device)'] : []);
@@ -85,14 +98,15 @@ export function planVdpa(host: Host, v: VdpaWanted, timeoutMs: number, vfs?: Nod
   const add = ['dev', 'add', 'name', v.name, 'mgmtdev', v.mgmtdev, ...(v.mac ? ['mac', v.mac] : [])];
   return {
     id, what, unchanged: false, notes: [],
-    actions: [`vdpa ${add.join(' ')}${fate ? ` once ${fate.pf}'s VF ${fate.index} is there` : ''}`, `bind ${v.name} to ${v.driver} if the kernel chose another driver`],
+    actions: [`vdpa ${add.join(' ')}${later}`, `bind ${v.name} to ${v.driver} if the kernel chose another driver`],
     run: async () => {
       const done: string[] = [];
       if (host.root) throw failed(`vdpa dev add cannot make a device on a simulated node (DPDK_CNI_ROOT=${host.root})`);
       ensureDriver(host, v.driver, done);
       const tool = host.tool('vdpa');
-      // a VF the vfs step just made registers its management device when its driver has probed it
-      const ready = Date.now() + (fate ? timeoutMs : 0);
+      // a VF the vfs step just made, or a parent the drivers step just bound, registers its
+      // management device when its driver has probed it
+      const ready = Date.now() + (later ? timeoutMs : 0);
       let r = host.exec(tool, add);
       while (r.code !== 0 && Date.now() < ready) {
         await sleep(100);
