@@ -88,6 +88,17 @@ describe('a VF a DPDK application or VM holds open (the device plugin gave it to
     expect(b.code).toBe(1);
     expect(read(n.root, 'sys/bus/pci/drivers/ice/unbind')).toBe('');
   });
+
+  it('one VM holding two VFs\' groups is named for each of them', () => {
+    const { node: n, vfs } = sriovNode(dir.path);
+    const groups = vfs.slice(0, 2).map((vf) => readlinkSync(join(n.root, `sys/bus/pci/devices/${vf}/iommu_group`)).split('/').pop()!);
+    mkdirSync(join(n.root, 'proc/4646/fd'), { recursive: true });
+    writeFileSync(join(n.root, 'proc/4646/comm'), 'qemu-kvm\n');
+    groups.forEach((g, i) => symlinkSync(`/dev/vfio/${g}`, join(n.root, `proc/4646/fd/${20 + i}`)));
+    const r = apply(n.root, { vfs: [{ pf: PF, count: 0 }] });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`VF 0 (${vfs[0]}): /dev/vfio/${groups[0]} is open in process 4646 (qemu-kvm); VF 1 (${vfs[1]}): /dev/vfio/${groups[1]} is open in process 4646 (qemu-kvm)`);
+  });
 });
 
 describe('a vDPA parent function (its vDPA devices go with its driver)', () => {

@@ -27,17 +27,17 @@ export function holdersOf(host: Host, paths: readonly string[]): Holder[] {
     } catch {
       continue; // the process exited, or its fds are not ours to read
     }
+    // every wanted file this process holds, once each (a VM may hold the groups of several VFs)
+    const held = new Set<string>();
     for (const fd of fds) {
       const target = host.fs.readlink(`${fdDir}/${fd}`);
-      if (target === undefined || !wanted.has(target)) continue;
-      const h: Holder = { pid: Number(e), path: target };
-      const comm = safeAttr(host, `${proc}/${e}/comm`);
-      if (comm) h.comm = comm;
-      out.push(h);
-      break;
+      if (target !== undefined && wanted.has(target)) held.add(target);
     }
+    if (held.size === 0) continue;
+    const comm = safeAttr(host, `${proc}/${e}/comm`);
+    for (const path of held) out.push({ pid: Number(e), path, ...(comm ? { comm } : {}) });
   }
-  return out.sort((a, b) => a.pid - b.pid);
+  return out.sort((a, b) => a.pid - b.pid || a.path.localeCompare(b.path));
 }
 
 function safeAttr(host: Host, file: string): string | undefined {
