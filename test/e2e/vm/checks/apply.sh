@@ -103,6 +103,17 @@ expect_rc 2 "a file with errors exits 2" node apply -f "$OUT/bad.json"
 check "  ...listing every violation" bash -c 'grep -q "drivers.0: give exactly one of" <<<"$0" && grep -q "vdpa.0.mgmtdev" <<<"$0" && grep -q "vdpa.0.driver" <<<"$0"' "$TOUT"
 ip addr flush dev "$ND"
 
+section "a step the kernel refuses ($MODE)"
+# netdevsim takes at most 4 VFs (debugfs max_vfs): 5 passes the plan (no sriov_totalvfs) and the
+# kernel refuses it after the 0 that a count change writes first (node-file.md, step 4)
+echo '{ "vfs": [{ "pf": "'"$NSIM"'", "count": 5 }] }' >"$OUT/refused.json"
+expect_rc 2 "node apply of 5 VFs on a PF that takes 4: the step fails" node apply -f "$OUT/refused.json"
+show
+check "  ...the message says the PF has no VFs now" has "$NSIM has no VFs now"
+check "  ...and it has none" test "$(cat /sys/bus/netdevsim/devices/netdevsim11/sriov_numvfs)" = 0
+expect_rc 0 "node apply of the node file puts the 4 VFs back" node apply -f "$NODEFILE"
+check "  ...4 VFs again" test "$(cat /sys/bus/netdevsim/devices/netdevsim11/sriov_numvfs)" = 4
+
 section "vDPA: another bus driver ($MODE)"
 sed 's/"vhost_vdpa"/"virtio_vdpa"/' "$NODEFILE" >"$OUT/virtio.json"
 expect_rc 0 "node apply with vdpa0 on virtio_vdpa" node apply -f "$OUT/virtio.json"
