@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { cni, REPO, TEST_BIN, tempDir, type CniCall } from '../helpers/cni.js';
+import { fakeIpPf } from '../helpers/fake-pf.js';
 
 /**
  * Drop-in for sriov-cni: every configuration in test/fixtures/sriov-cni (as the SR-IOV Network
@@ -171,10 +172,9 @@ describe('dns from the netconf goes into the result, merged with what IPAM retur
 describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied through the PF, restored on DEL', () => {
   const PF = '0000:3b:00.0';
   let vfs: string[];
-  let tools: string;
   let fake: string;
-  const VF0 = { vf: 0, link_type: 'ether', address: '00:00:00:00:00:00', vlan_list: [{}], tx_rate: 0, rate: { max_tx: 0, min_tx: 0 }, spoofchk: true, link_state: 'auto', trust: false };
-  const vfCall = (c: Omit<CniCall, 'root'>) => call({ ...c, bin: TEST_BIN, env: { DPDK_CNI_TEST_TOOLS: tools, FAKE_IP_STATE: fake } });
+  let env: ReturnType<typeof fakeIpPf>['env'];
+  const vfCall = (c: Omit<CniCall, 'root'>) => call({ ...c, bin: TEST_BIN, env });
   const db = () => JSON.parse(readFileSync(fake, 'utf8'));
   /** VF 1 as sriov-cni's fields name its state */
   const vf1 = () => {
@@ -184,12 +184,7 @@ describe('sriov-cni configurations on a VF (DPDK mode): VF settings applied thro
   const DEFAULT = { mac: '00:00:00:00:00:00', vlan: 0, vlanQoS: 0, vlanProto: '802.1q', spoofchk: 'on', trust: 'off', link_state: 'auto', min_tx_rate: 0, max_tx_rate: 0 };
 
   beforeEach(() => {
-    vfs = node.sriovPf(PF, { netdev: 'ens1f0', numVfs: 4, mtu: 9000 });
-    tools = join(node.root, 'tools');
-    mkdirSync(tools);
-    symlinkSync(join(REPO, 'test/helpers/fake-ip.mjs'), join(tools, 'ip'));
-    fake = join(node.root, 'fake-ip.json');
-    writeFileSync(fake, JSON.stringify({ ens1f0: { mtu: 9000, vfinfo_list: [0, 1, 2, 3].map((vf) => ({ ...VF0, vf })) } }));
+    ({ vfs, fake, env } = fakeIpPf(node, PF, { netdev: 'ens1f0', numVfs: 4, mtu: 9000 }));
   });
 
   /** What each fixture does on the VF: the settings that differ from the VF's defaults, and the commands written. */

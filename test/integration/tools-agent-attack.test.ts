@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { BIN, cni, isRoot, REPO, sh, tempDir, TEST_BIN } from '../helpers/cni.js';
 import { NetFixture, nsName } from '../helpers/netns.js';
-import { awsNode, PF, read, sriovNode, tool } from './tools-helpers.js';
+import { fakeIpPf } from '../helpers/fake-pf.js';
+import { awsNode, PF, read, snapshot, sriovNode, tool } from './tools-helpers.js';
 
 /**
  * Issue #18: the node agent (`node apply`, `reap`) attacked as a black box from what
@@ -31,18 +32,6 @@ function nodeFile(content: unknown): string {
 }
 const apply = (root: string, content: unknown, ...args: string[]) => tool(['node', 'apply', '-f', nodeFile(content), ...FAST, ...args], root);
 /** every file under the node root with its content and mode */
-function snapshot(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out[p.slice(root.length)] = `${readFileSync(p, 'utf8')}|${statSync(p).mode}`;
-    }
-  };
-  walk(root);
-  return out;
-}
 
 describe('a node file with errors: names that are none', () => {
   it('"." and ".." as a PF netdev name, a resourcePrefix that is not a DNS name (empty, a space, a "/"): exit 2 listing each', () => {
@@ -348,14 +337,7 @@ describe.runIf(isRoot)('reap --every and SIGTERM', () => {
 
   it('SIGTERM while a release waits on the IPAM plugin stops the loop promptly with exit 0; the attachment keeps its state', async () => {
     const node = new SimNode(dir.path);
-    const vfs = node.sriovPf(PF, { netdev: 'ens1f0', numVfs: 2, mtu: 9000 });
-    const tools = join(node.root, 'tools');
-    mkdirSync(tools);
-    symlinkSync(join(REPO, 'test/helpers/fake-ip.mjs'), join(tools, 'ip'));
-    const fake = join(node.root, 'fake-ip.json');
-    const vf = (n: number) => ({ vf: n, link_type: 'ether', address: '00:00:00:00:00:00', vlan_list: [{}], tx_rate: 0, rate: { max_tx: 0, min_tx: 0 }, spoofchk: true, link_state: 'auto', trust: false });
-    writeFileSync(fake, JSON.stringify({ ens1f0: { mtu: 9000, vfinfo_list: [vf(0), vf(1)] } }));
-    const env = { DPDK_CNI_TEST_TOOLS: tools, FAKE_IP_STATE: fake };
+    const { vfs, env } = fakeIpPf(node, PF, { netdev: 'ens1f0', numVfs: 2, mtu: 9000 });
     // the attachment's IPAM plugin: host-local for ADD, then one that hangs for the reaper's DEL
     const bin = join(node.root, 'cni-bin');
     mkdirSync(bin);

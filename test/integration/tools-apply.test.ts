@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { isRoot, REPO, sh, tempDir } from '../helpers/cni.js';
 import { SimNode } from '../../src/sim/simnode.js';
 import { lockName } from '../../src/sys/lock.js';
 import { NetFixture } from '../helpers/netns.js';
-import { awsNode, ENA_KERNEL, ENA_MAC, ENA_VFIO, PF, read, sriovNode, tool } from './tools-helpers.js';
+import { awsNode, ENA_KERNEL, ENA_MAC, ENA_VFIO, PF, read, snapshot, sriovNode, tool } from './tools-helpers.js';
 
 /**
  * `dpdk-cni node apply -f FILE` on simulated nodes. No kernel acts on a simulated node's sysfs, so
@@ -36,19 +36,6 @@ function nodeFile(content: unknown, name = 'node.json'): string {
   return p;
 }
 const apply = (root: string, file: string, ...args: string[]) => tool(['node', 'apply', '-f', file, ...FAST, ...args], root);
-/** every file under the node root with its content (a node "changes nothing" when this is equal) */
-function snapshot(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out[p.slice(root.length)] = `${readFileSync(p, 'utf8')}|${statSync(p).mode}`;
-    }
-  };
-  walk(root);
-  return out;
-}
 
 describe('a node file with errors', () => {
   it('changes nothing and exits 2 listing every violation', () => {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../helpers/cni.js';
 import { SimNode } from '../../src/sim/simnode.js';
@@ -78,4 +78,18 @@ export function sriovNode(root: string): { node: SimNode; vfs: string[]; vdpaPci
   n.hugepages(2048, 0);
   n.hugepages(1048576, 8, 8);
   return { node: n, vfs, vdpaPci };
+}
+
+/** every file under the node root with its content (a node "changes nothing" when this is equal) */
+export function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out[p.slice(root.length)] = `${readFileSync(p, 'utf8')}|${statSync(p).mode}`;
+    }
+  };
+  walk(root);
+  return out;
 }

@@ -1,11 +1,12 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimNode } from '../../src/sim/simnode.js';
 import { lockName } from '../../src/sys/lock.js';
-import { cni, CNI_PLUGINS, isRoot, REPO, sh, tempDir, TEST_BIN, type CniCall } from '../helpers/cni.js';
+import { cni, CNI_PLUGINS, isRoot, sh, tempDir, TEST_BIN, type CniCall } from '../helpers/cni.js';
+import { fakeIpPf } from '../helpers/fake-pf.js';
 import { NetFixture, nsName, virtioNic } from '../helpers/netns.js';
 
 /**
@@ -16,16 +17,15 @@ import { NetFixture, nsName, virtioNic } from '../helpers/netns.js';
  */
 describe.runIf(isRoot)('dpdk-cni reap', () => {
   const PF = '0000:3b:00.0';
-  const VF0 = { vf: 0, link_type: 'ether', address: '00:00:00:00:00:00', vlan_list: [{}], tx_rate: 0, rate: { max_tx: 0, min_tx: 0 }, spoofchk: true, link_state: 'auto', trust: false };
   let dir: { path: string; cleanup: () => void };
   let node: SimNode;
   let net: NetFixture;
   let vfs: string[];
-  let tools: string;
   let fake: string;
+  let fakeEnv: ReturnType<typeof fakeIpPf>['env'];
   const holders: Server[] = [];
   const procs: ChildProcessWithoutNullStreams[] = [];
-  const env = () => ({ DPDK_CNI_TEST_TOOLS: tools, FAKE_IP_STATE: fake });
+  const env = () => fakeEnv;
   const call = (c: Omit<CniCall, 'root'>) => cni({ ...c, root: node.root, bin: TEST_BIN, env: env() });
   const state = (...p: string[]) => join(node.root, 'var/lib/cni/dpdk-cni', ...p);
   const ls = (d: string) => (existsSync(d) ? readdirSync(d).sort() : []);
@@ -46,12 +46,7 @@ describe.runIf(isRoot)('dpdk-cni reap', () => {
     dir = tempDir('dpdk-cni-reap-');
     node = new SimNode(dir.path);
     net = new NetFixture('rp');
-    vfs = node.sriovPf(PF, { netdev: 'ens1f0', numVfs: 4, mtu: 9000 });
-    tools = join(node.root, 'tools');
-    mkdirSync(tools);
-    symlinkSync(join(REPO, 'test/helpers/fake-ip.mjs'), join(tools, 'ip'));
-    fake = join(node.root, 'fake-ip.json');
-    writeFileSync(fake, JSON.stringify({ ens1f0: { mtu: 9000, vfinfo_list: [0, 1, 2, 3].map((vf) => ({ ...VF0, vf })) } }));
+    ({ vfs, fake, env: fakeEnv } = fakeIpPf(node, PF, { netdev: 'ens1f0', numVfs: 4, mtu: 9000 }));
   });
   afterEach(() => {
     for (const p of procs.splice(0)) p.kill('SIGKILL');
