@@ -40,6 +40,12 @@ export function routingId(bdf: string): number {
   return (bus << 8) | (dev << 3) | fn;
 }
 
+/** The PCI address at routing ID `rid` in the domain of `like` (the inverse of routingId). */
+export function bdfAt(like: string, rid: number): string {
+  const h = (n: number, w: number) => n.toString(16).padStart(w, '0');
+  return `${like.slice(0, 4)}:${h((rid >> 8) & 0xff, 2)}:${h((rid >> 3) & 0x1f, 2)}.${rid & 7}`;
+}
+
 export function sameDomain(a: string, b: string): boolean {
   return a.slice(0, 4) === b.slice(0, 4);
 }

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { isBdf, routingId, sameDomain } from './pci.js';
-import { linkBase, netdevsIn, pciDir, PCI_DEVICES, readAttr, readInt } from './sysfs.js';
+import { linkBase, netdevsIn, pciDir, PCI_DEVICES, readAttr, readInt, vfsOf } from './sysfs.js';
 import type { Host } from '../sys/host.js';
 
 /**
@@ -20,10 +20,7 @@ export function vfIndexOf(host: Host, pf: string, vf: string): number | undefine
     const idx = (routingId(vf) - routingId(pf) - offset) / stride;
     if (Number.isInteger(idx) && idx >= 0 && linkBase(host, `${pfDir}/virtfn${idx}`) === vf) return idx;
   }
-  for (const e of host.fs.readdir(pfDir)) {
-    const m = /^virtfn(\d+)$/.exec(e);
-    if (m && linkBase(host, `${pfDir}/${e}`) === vf) return Number(m[1]);
-  }
+  for (const [index, pci] of vfsOf(host, pfDir)) if (pci === vf) return index;
   return undefined;
 }
 

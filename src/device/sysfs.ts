@@ -25,6 +25,17 @@ export function readInt(host: Host, file: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/** A PF's VFs from its virtfnN links, in index order: VF index → VF PCI address. `dir` is the PF's device directory (host path). */
+export function vfsOf(host: Host, dir: string): Map<number, string> {
+  const found: Array<[number, string]> = [];
+  for (const e of host.fs.readdir(dir)) {
+    const m = /^virtfn(\d+)$/.exec(e);
+    const vf = m ? linkBase(host, `${dir}/${e}`) : undefined;
+    if (m && vf) found.push([Number(m[1]), vf]);
+  }
+  return new Map(found.sort((a, b) => a[0] - b[0]));
+}
+
 /** Sorted netdev names in a `net/` directory. */
 export function netdevsIn(host: Host, dir: string): string[] {
   return host.fs.readdir(`${dir}/net`).sort();

@@ -1,5 +1,5 @@
 import { ipJson, ipJsonBatch } from './iproute.js';
-import { linkBase, netdevsIn, pciDir, readInt } from '../device/sysfs.js';
+import { netdevsIn, pciDir, readInt, vfsOf } from '../device/sysfs.js';
 import type { Host } from '../sys/host.js';
 import type { HostNexthop, HostRoute, HostUse } from './types.js';
 
@@ -220,18 +220,14 @@ export function vfsUsedByHost(host: Host, pfPci: string): VfHostUse[] {
   const dir = pciDir(host, pfPci);
   const out: VfHostUse[] = [];
   let dump: unknown[] | undefined;
-  for (const e of host.fs.readdir(dir)) {
-    const m = /^virtfn(\d+)$/.exec(e);
-    if (!m) continue;
-    const vf = linkBase(host, `${dir}/${e}`);
-    if (!vf) continue;
+  for (const [index, vf] of vfsOf(host, dir)) {
     for (const nd of netdevsIn(host, pciDir(host, vf))) {
       dump ??= ipJson(host, ['-d', 'addr', 'show']) ?? [];
       const reasons = hostUseReasons(nd, netdevUsage(host, nd, dump));
-      if (reasons.length > 0) out.push({ index: Number(m[1]), pci: vf, netdev: nd, reasons });
+      if (reasons.length > 0) out.push({ index, pci: vf, netdev: nd, reasons });
     }
   }
-  return out.sort((a, b) => a.index - b.index);
+  return out;
 }
 
 /** Why a PF's VFs used by the host make rebinding it harmful; empty when none is. Pure. */

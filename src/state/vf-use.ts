@@ -1,4 +1,4 @@
-import { linkBase, pciDir } from '../device/sysfs.js';
+import { pciDir, vfsOf } from '../device/sysfs.js';
 import type { Host } from '../sys/host.js';
 import { netnsMayBeAlive } from '../sys/netns.js';
 import { loadMarker, type Marker } from './store.js';
@@ -17,15 +17,11 @@ export interface VfUse {
 export function vfsInUse(host: Host, pfPci: string): VfUse[] {
   const dir = pciDir(host, pfPci);
   const out: VfUse[] = [];
-  for (const e of host.fs.readdir(dir)) {
-    const m = /^virtfn(\d+)$/.exec(e);
-    if (!m) continue;
-    const vf = linkBase(host, `${dir}/${e}`);
-    if (!vf) continue;
+  for (const [index, vf] of vfsOf(host, dir)) {
     const marker = loadMarker(host, vf);
-    if (marker && netnsMayBeAlive(marker.netns, host.fs)) out.push({ index: Number(m[1]), pci: vf, marker });
+    if (marker && netnsMayBeAlive(marker.netns, host.fs)) out.push({ index, pci: vf, marker });
   }
-  return out.sort((a, b) => a.index - b.index);
+  return out;
 }
 
 

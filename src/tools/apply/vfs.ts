@@ -1,5 +1,5 @@
-import { isBdf } from '../../device/pci.js';
-import { readInt } from '../../device/sysfs.js';
+import { bdfAt, isBdf, routingId } from '../../device/pci.js';
+import { readInt, vfsOf } from '../../device/sysfs.js';
 import { vfHostUseReasons, vfsUsedByHost } from '../../net/usage.js';
 import { vfsInUse, vfUseReasons } from '../../state/vf-use.js';
 import type { Host } from '../../sys/host.js';
@@ -33,14 +33,7 @@ export function findPf(host: Host, name: string): PfRef | undefined {
 
 /** VF PCI addresses of a PF from its virtfnN links (index → address). */
 export function vfLinks(host: Host, pf: PfRef): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const e of host.fs.readdir(host.p(pf.dir))) {
-    const m = /^virtfn(\d+)$/.exec(e);
-    if (!m) continue;
-    const t = host.fs.readlink(host.p(`${pf.dir}/${e}`));
-    if (t) out.set(Number(m[1]), t.slice(t.lastIndexOf('/') + 1));
-  }
-  return out;
+  return vfsOf(host, host.p(pf.dir));
 }
 
 /** The address VF `i` will have (PCI SR-IOV: PF routing ID + offset + i * stride). */
@@ -49,11 +42,7 @@ export function futureVf(host: Host, pf: PfRef, i: number): string | undefined {
   const offset = readInt(host, host.p(`${pf.dir}/sriov_offset`));
   const stride = readInt(host, host.p(`${pf.dir}/sriov_stride`));
   if (offset === undefined || stride === undefined) return undefined;
-  const [dom = '0', bus = '0', devfn = '0.0'] = pf.pci.split(':');
-  const [dev = '0', fn = '0'] = devfn.split('.');
-  const v = ((parseInt(bus, 16) << 8) | (parseInt(dev, 16) << 3) | parseInt(fn, 10)) + offset + stride * i;
-  const h = (n: number, w: number) => n.toString(16).padStart(w, '0');
-  return `${dom}:${h((v >> 8) & 0xff, 2)}:${h((v >> 3) & 0x1f, 2)}.${v & 7}`;
+  return bdfAt(pf.pci, routingId(pf.pci) + offset + stride * i);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 import { isUserspaceDriver, readDevice, type NodeDevice } from '../../device/scan.js';
-import { linkBase, pciDir } from '../../device/sysfs.js';
+import { pciDir, vfsOf } from '../../device/sysfs.js';
 import type { Host } from '../../sys/host.js';
 import { vfioGroupNode } from './iommu.js';
 import { holdersOf, holdersText } from './open-files.js';
@@ -22,14 +22,11 @@ export function vfHolderReasons(host: Host, pfPci: string): string[] {
   const dir = pciDir(host, pfPci);
   // every VF's char devices first, then one walk of /proc/*/fd for all of them (not one per VF)
   const vfs: Array<{ label: string; nodes: string[] }> = [];
-  for (const e of host.fs.readdir(dir).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) {
-    const m = /^virtfn(\d+)$/.exec(e);
-    if (!m) continue;
-    const vf = linkBase(host, `${dir}/${e}`);
-    const d = vf ? readDevice(host, vf) : undefined;
+  for (const [index, vf] of vfsOf(host, dir)) {
+    const d = readDevice(host, vf);
     if (!d) continue;
     const nodes = [...userspaceNodes(host, d), ...d.vdpa.flatMap((v) => (v.chardev ? [v.chardev] : []))];
-    if (nodes.length > 0) vfs.push({ label: `VF ${m[1]} (${d.pci})`, nodes });
+    if (nodes.length > 0) vfs.push({ label: `VF ${index} (${d.pci})`, nodes });
   }
   const all = vfs.flatMap((v) => v.nodes);
   const holders = all.length > 0 ? holdersOf(host, all) : [];
