@@ -19,17 +19,9 @@ BIN=${DPDK_CNI_BIN:-$REPO/dist/dpdk-cni-linux-x64}   # the shipped executable
 [ -x "$BIN" ] || { echo "apply.sh: $BIN missing: run npm run build on the host first" >&2; exit 2; }
 OUT=${VMH_RUN:-/tmp}
 
-# ok, bad, check, section, netdev_of, driver_of
+# ok, bad, check, section, netdev_of, driver_of, T, expect_rc, has, show
 . "$(dirname "$0")/lib.sh"
 if [ -n "$(ls /sys/class/iommu 2>/dev/null)" ]; then MODE=iommu; else MODE=noiommu; fi
-T() { TOUT=$("$BIN" "$@" 2>&1); RC=$?; }
-expect_rc() {
-  local want=$1 d=$2; shift 2
-  T "$@"
-  if [ "$RC" = "$want" ]; then ok "$d (exit $RC)"; else bad "$d: exit $RC, wanted $want"; printf '       %s\n' "${TOUT//$'\n'/$'\n'       }"; fi
-}
-has() { grep -qF -- "$1" <<<"$TOUT"; }
-show() { echo "$TOUT" | sed 's/^/       | /'; }
 echo "apply: kernel $(uname -r), mode $MODE, binary $BIN"
 
 # ------------------------------------------------------------ the node before

@@ -17,21 +17,12 @@ BIN=${DPDK_CNI_BIN:-$REPO/dist/dpdk-cni}
 [ -x "$BIN" ] || { echo "tools.sh: $BIN missing: run npm run build on the host first" >&2; exit 2; }
 OUT=${VMH_RUN:-/tmp}
 
-# ok, bad, check, section, netdev_of, driver_of
+# ok, bad, check, section, netdev_of, driver_of, T, expect_rc, has, show
 . "$(dirname "$0")/lib.sh"
 group_of() { basename "$(readlink /sys/bus/pci/devices/"$1"/iommu_group 2>/dev/null)" 2>/dev/null; }
 if [ -n "$(ls /sys/class/iommu 2>/dev/null)" ]; then MODE=iommu; else MODE=noiommu; fi
 vfio_node_of() { if [ $MODE = noiommu ]; then echo "/dev/vfio/noiommu-$(group_of "$1")"; else echo "/dev/vfio/$(group_of "$1")"; fi; }
 
-# run the tool, keep stdout+stderr and the exit code: T <args...>; then $RC and $TOUT
-T() { TOUT=$("$BIN" "$@" 2>&1); RC=$?; }
-# expect_rc <rc> <description> <args...>
-expect_rc() {
-  local want=$1 d=$2; shift 2
-  T "$@"
-  if [ "$RC" = "$want" ]; then ok "$d (exit $RC)"; else bad "$d: exit $RC, wanted $want"; printf '       %s\n' "${TOUT//$'\n'/$'\n'       }"; fi
-}
-has() { grep -qF -- "$1" <<<"$TOUT"; }
 # doctor_json <file>: the --json report; jq-free assertions with node
 dstatus() { node -e 'const r=JSON.parse(require("fs").readFileSync(0,"utf8"));const c=r.checks.find(c=>c.id===process.argv[1]);console.log(c?c.status:"absent")' "$1" <"$2"; }
 DOCTOR_N=0
